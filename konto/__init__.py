@@ -1,0 +1,1 @@
+"""Konto: the self-service account and billing portal for SaaS vendors."""

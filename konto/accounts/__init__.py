@@ -1,0 +1,1 @@
+"""Vendor, orgs, users, profiles, permission sets, licenses and API tokens."""

@@ -1,0 +1,1 @@
+"""The vendor's back office (Django admin for staff)."""

@@ -1,0 +1,1 @@
+"""Products, editions, add-on rules and price books."""

@@ -1,0 +1,1 @@
+"""My Account: the customer-facing web UI."""

@@ -1,0 +1,8 @@
+"""App config for portal."""
+
+from django.apps import AppConfig
+
+
+class PortalConfig(AppConfig):
+    name = "konto.portal"
+    label = "portal"

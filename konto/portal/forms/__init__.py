@@ -1,0 +1,1 @@
+"""Forms of My Account, one module per area."""
