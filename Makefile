@@ -5,12 +5,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export DJANGO_SETTINGS_MODULE := konto.settings
 
-.PHONY: run test check install messages migrate seed serve clean
+.PHONY: run test check install messages clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -c 'import sys; sys.exit("Konto needs Python >= 3.11") if sys.version_info < (3, 11) else None'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
@@ -30,10 +29,11 @@ test: install
 check: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	KONTO_INSECURE_DEV_KEY=true $(VENV)/bin/mypy konto manage.py
+	KONTO_INSECURE_DEV_KEY=true $(VENV)/bin/mypy konto manage.py scripts
 	KONTO_INSECURE_DEV_KEY=true $(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/lint-imports
 	KONTO_INSECURE_DEV_KEY=true $(PY) manage.py check
+	$(PY) scripts/check_translations.py
 
 clean:
 	rm -rf $(VENV) var

@@ -15,9 +15,11 @@ CHROMIUM = os.environ.get("KONTO_CHROMIUM", shutil.which("chromium") or "/usr/bi
 
 
 @pytest.fixture(autouse=True)
-def _email_in_memory(settings: Any) -> None:
+def _test_settings(settings: Any) -> None:
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.KONTO_BASE_URL = "http://testserver"
+    # A fast hasher: PBKDF2's deliberate cost would dominate the suite's run time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -75,7 +77,9 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     }
 
 
-@pytest.fixture(autouse=True)
-def _allow_sync_orm_in_browser_tests(request: pytest.FixtureRequest) -> None:
-    if request.node.get_closest_marker("browser"):
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Playwright's sync API runs an event loop in the test thread; the ORM calls
+    # of browser tests are still synchronous, so Django's async guard is lifted
+    # when (and only when) browser tests are collected.
+    if any(item.get_closest_marker("browser") for item in items):
         os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"

@@ -23,8 +23,11 @@ class ThrottledEmailBackend(ModelBackend):
         email: str | None = None,
         **kwargs: Any,
     ) -> User | None:
-        email = (email or username or "").strip().lower()
-        if not email or password is None:
+        email = email or username
+        if not isinstance(email, str) or not isinstance(password, str):
+            return None
+        email = email.strip().lower()
+        if not email:
             return None
         ip_address = client_ip(request) if request is not None else None
         if services.login_lock_remaining(email=email, ip_address=ip_address) > 0:

@@ -8,6 +8,7 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -45,9 +46,7 @@ class Vendor(models.Model):
     iban = models.CharField(_("IBAN"), max_length=34, blank=True)
     bic = models.CharField(_("BIC"), max_length=11, blank=True)
     sepa_creditor_id = models.CharField(_("SEPA creditor ID"), max_length=35, blank=True)
-    invoice_number_format = models.CharField(
-        _("invoice number format"), max_length=50, default="RE-{year}-{seq:06}"
-    )
+    invoice_number_format = models.CharField(_("invoice number format"), max_length=50, default="RE-{year}-{seq:06}")
     credit_note_number_format = models.CharField(
         _("credit note number format"), max_length=50, default="GS-{year}-{seq:06}"
     )
@@ -178,7 +177,9 @@ class PermissionSet(models.Model):
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
-    def normalize_email(self, email: str | None) -> str:
+    @classmethod
+    def normalize_email(cls, email: str | None) -> str:
+        """Emails are stored lower-case: the login is case-insensitive and unique."""
         return (email or "").strip().lower()
 
     def create_user(self, email: str, password: str | None = None, **fields: Any) -> User:
@@ -225,7 +226,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     date_joined = models.DateTimeField(default=timezone.now)
     deactivated_at = models.DateTimeField(null=True, blank=True)
 
-    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]  # custom manager
+    objects: ClassVar[UserManager] = UserManager()
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
@@ -244,7 +245,7 @@ class User(AbstractBaseUser, PermissionsMixin):
                 ),
                 name="user_org_license_profile_consistent",
             ),
-            models.CheckConstraint(condition=Q(email=models.functions.Lower("email")), name="user_email_lowercase"),
+            models.CheckConstraint(condition=Q(email=Lower("email")), name="user_email_lowercase"),
         ]
         indexes = [models.Index(fields=["org", "license_type", "is_active"], name="user_org_license")]
 
@@ -273,6 +274,9 @@ class PermissionSetAssignment(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["org", "user", "permission_set"], name="permission_set_once_per_user")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.permission_set_id}"
 
 
 class LicensePool(models.Model):
@@ -319,6 +323,9 @@ class Invitation(models.Model):
     class Meta:
         ordering = ["-created_at"]
 
+    def __str__(self) -> str:
+        return str(self.public_id)
+
 
 class LoginFailure(models.Model):
     """One failed login, kept to lock an email + IP pair after repeated failures."""
@@ -329,6 +336,9 @@ class LoginFailure(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["email", "ip_address", "created_at"], name="login_failure_lookup")]
+
+    def __str__(self) -> str:
+        return f"{self.email} {self.ip_address}"
 
 
 class ApiToken(models.Model):

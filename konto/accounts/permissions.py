@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -81,8 +81,19 @@ def expand(codes: Iterable[str]) -> frozenset[str]:
     return frozenset(result)
 
 
+def stored_codes(stored: Any) -> set[str]:
+    """The permission codes in a profile's or permission set's JSON list.
+
+    The list is edited in the back office, so anything that is not a list of
+    strings grants nothing rather than failing the request.
+    """
+    if not isinstance(stored, list):
+        return set()
+    return {code for code in stored if isinstance(code, str)}
+
+
 def effective_permissions(user: User) -> frozenset[str]:
-    """Profile ∪ permission sets, cached on the user object (one request)."""
+    """The union of the profile's and the permission sets' permissions, cached on the user object (one request)."""
     cached: frozenset[str] | None = getattr(user, "_konto_permissions", None)
     if cached is not None:
         return cached
@@ -91,9 +102,9 @@ def effective_permissions(user: User) -> frozenset[str]:
     elif user.profile is not None and user.profile.is_system_administrator:
         result = ALL_PERMISSIONS
     else:
-        codes: set[str] = set(user.profile.permissions if user.profile else [])
+        codes = stored_codes(user.profile.permissions if user.profile else [])
         for permission_set in user.permission_sets.all():
-            codes.update(permission_set.permissions)
+            codes |= stored_codes(permission_set.permissions)
         result = expand(codes)
     user._konto_permissions = result  # type: ignore[attr-defined]  # per-request cache on the instance
     return result

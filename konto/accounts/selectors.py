@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, F, Prefetch, QuerySet
+from django.utils.translation import gettext_lazy as _
 
 from konto.accounts.exceptions import NotFound
 from konto.accounts.models import ApiToken, LicensePool, LicenseType, Org, PermissionSet, Profile, User
@@ -46,7 +47,7 @@ def get_org_user(*, org: Org, public_id: str) -> User:
     try:
         return org_users(org=org).get(public_id=public_id)
     except User.DoesNotExist:
-        raise NotFound("User not found.", code="not_found") from None
+        raise NotFound(_("User not found."), code="not_found") from None
 
 
 def license_usage(*, org: Org) -> list[LicenseUsage]:
@@ -76,8 +77,7 @@ def license_usage(*, org: Org) -> list[LicenseUsage]:
 def grantors(*, org: Org) -> list[User]:
     """Active users of the org who can grant permissions (hold manage_users)."""
     candidates = (
-        User.objects.filter(org=org, is_active=True)
-        .filter(Q(profile__is_system_administrator=True) | Q(profile__isnull=False))
+        User.objects.filter(org=org, is_active=True, profile__isnull=False)
         .select_related("profile")
         .prefetch_related("permission_sets")
         .order_by("full_name")
@@ -102,10 +102,12 @@ def hash_secret(secret: str) -> str:
 
 
 def active_token_for(secret: str) -> ApiToken | None:
-    """The unrevoked token whose secret this is, with an active org user, or None."""
+    """The unrevoked token whose secret this is, with an active user still in the token's org, or None."""
+    if not isinstance(secret, str) or not secret:
+        return None
     try:
         return ApiToken.objects.select_related("user", "user__profile", "org").get(
-            token_hash=hash_secret(secret), revoked_at__isnull=True, user__is_active=True
+            token_hash=hash_secret(secret), revoked_at__isnull=True, user__is_active=True, user__org=F("org")
         )
     except ApiToken.DoesNotExist:
         return None

@@ -7,8 +7,10 @@ against a state no concurrent request can change underneath.
 
 from __future__ import annotations
 
+import math
 import secrets
-from collections.abc import Iterable
+import unicodedata
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +19,7 @@ from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
-from django.core.validators import validate_email
+from django.core.validators import validate_email, validate_ipv46_address
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -58,13 +60,31 @@ IDENTITY_PROFILE = "identity_user"
 # ---------------------------------------------------------------- helpers
 
 
+EMAIL_MAX_LENGTH = 254  # what the email columns hold (RFC 5321 path limit)
+
+
 def _lock_org(org: Org) -> Org:
     return Org.objects.select_for_update().get(pk=org.pk)
 
 
-def _clean_email(email: str) -> str:
-    email = (email or "").strip().lower()
+def _lock_user(org: Org, user: User) -> User:
+    """The user reloaded inside the org lock; another org's user is NotFound like a missing one."""
     try:
+        return User.objects.select_related("profile").get(pk=user.pk, org=org)
+    except User.DoesNotExist:
+        raise NotFound(_("User not found.")) from None
+
+
+def _has_control_characters(value: str) -> bool:
+    """Line breaks, tabs, NUL and the like have no place in a one-line field (PostgreSQL refuses NUL)."""
+    return any(unicodedata.category(char) == "Cc" for char in value)
+
+
+def _clean_email(email: str) -> str:
+    email = email.strip().lower() if isinstance(email, str) else ""
+    try:
+        if len(email) > EMAIL_MAX_LENGTH:
+            raise ValidationError("too long")
         validate_email(email)
     except ValidationError:
         message = _("Enter a valid email address, e.g. name@example.com.")
@@ -73,12 +93,15 @@ def _clean_email(email: str) -> str:
 
 
 def _clean_name(full_name: str) -> str:
-    full_name = (full_name or "").strip()
+    full_name = full_name.strip() if isinstance(full_name, str) else ""
     if not full_name:
         message = _("Enter the person's name.")
         raise InvalidInput(message, code="invalid_name", fields={"full_name": message})
     if len(full_name) > 150:
         message = _("The name can have at most 150 characters.")
+        raise InvalidInput(message, code="invalid_name", fields={"full_name": message})
+    if _has_control_characters(full_name):
+        message = _("The name cannot contain line breaks or control characters.")
         raise InvalidInput(message, code="invalid_name", fields={"full_name": message})
     return full_name
 
@@ -109,9 +132,7 @@ def _check_license_available(org: Org, license_type: str, *, exclude_user: User 
 
 def _other_active_admins(org: Org, user: User) -> bool:
     return (
-        User.objects.filter(org=org, is_active=True, profile__is_system_administrator=True)
-        .exclude(pk=user.pk)
-        .exists()
+        User.objects.filter(org=org, is_active=True, profile__is_system_administrator=True).exclude(pk=user.pk).exists()
     )
 
 
@@ -139,13 +160,13 @@ def _user_snapshot(user: User) -> dict[str, Any]:
     }
 
 
-def _assign_permission_sets(user: User, permission_sets: Iterable[PermissionSet]) -> None:
+def _assign_permission_sets(org: Org, user: User, permission_sets: Iterable[PermissionSet]) -> None:
     wanted = {ps.pk: ps for ps in permission_sets}
     PermissionSetAssignment.objects.filter(user=user).exclude(permission_set_id__in=wanted).delete()
     existing = set(PermissionSetAssignment.objects.filter(user=user).values_list("permission_set_id", flat=True))
     PermissionSetAssignment.objects.bulk_create(
         [
-            PermissionSetAssignment(org_id=user.org_id, user=user, permission_set=ps)
+            PermissionSetAssignment(org=org, user=user, permission_set=ps)
             for pk, ps in wanted.items()
             if pk not in existing
         ]
@@ -168,7 +189,8 @@ def _new_invitation(*, org: Org, user: User, invited_by: User | None, now: datet
 
 def _send_invitation_email(*, user_id: int, token: str, invited_by_name: str, billing_only: bool) -> None:
     user = User.objects.select_related("org").get(pk=user_id)
-    assert user.org is not None
+    if user.org is None:  # vendor staff are never invited through an org
+        return
     language = user.language or user.org.language
     url = settings.KONTO_BASE_URL.rstrip("/") + reverse("portal:accept_invitation", args=[token])
     with translation.override(language):
@@ -231,6 +253,9 @@ def invite_user(
     if User.objects.filter(email=email).exists():
         message = _("A user with the email address %(email)s already exists.") % {"email": email}
         raise EmailNotAvailable(message, fields={"email": message})
+    if profile.is_system_administrator and license_type == LicenseType.IDENTITY:
+        message = _("System Administrators need a Full license.")
+        raise InvalidInput(message, code="invalid_license_type", fields={"license_type": message})
     _check_license_available(org, license_type)
     now = timezone.now()
     try:
@@ -246,7 +271,7 @@ def invite_user(
     except IntegrityError:
         message = _("A user with the email address %(email)s already exists.") % {"email": email}
         raise EmailNotAvailable(message, fields={"email": message}) from None
-    _assign_permission_sets(user, permission_sets)
+    _assign_permission_sets(org, user, permission_sets)
     token = _new_invitation(org=org, user=user, invited_by=_actor_user(actor), now=now)
     record_event(
         actor=actor,
@@ -285,25 +310,32 @@ def give_billing_access(*, org: Org, actor: Actor, full_name: str, email: str) -
             existing.save(update_fields=["is_active", "deactivated_at"])
         PermissionSetAssignment.objects.get_or_create(org=org, user=existing, permission_set=admin_set)
         forget_permissions(existing)
-        record_event(
-            actor=actor,
-            org_id=org.pk,
-            action="user.billing_access_given",
-            object_type="user",
-            object_id=existing.public_id,
-            before=before,
-            after=_user_snapshot(existing),
-        )
+        after = _user_snapshot(existing)
+        if after != before:  # giving access twice is not a second event
+            record_event(
+                actor=actor,
+                org_id=org.pk,
+                action="user.billing_access_given",
+                object_type="user",
+                object_id=existing.public_id,
+                before=before,
+                after=after,
+            )
         return InviteResult(user=existing, created=False)
     _check_license_available(org, LicenseType.IDENTITY)
-    user = User.objects.create_user(
-        email,
-        full_name=full_name,
-        org=org,
-        license_type=LicenseType.IDENTITY,
-        profile=Profile.objects.get(code=IDENTITY_PROFILE),
-    )
-    _assign_permission_sets(user, [admin_set])
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(
+                email,
+                full_name=full_name,
+                org=org,
+                license_type=LicenseType.IDENTITY,
+                profile=Profile.objects.get(code=IDENTITY_PROFILE),
+            )
+    except IntegrityError:  # another org took the address a moment ago
+        message = _("The email address %(email)s cannot be used for this account.") % {"email": email}
+        raise EmailNotAvailable(message, fields={"email": message}) from None
+    _assign_permission_sets(org, user, [admin_set])
     token = _new_invitation(org=org, user=user, invited_by=_actor_user(actor), now=timezone.now())
     record_event(
         actor=actor,
@@ -332,8 +364,9 @@ def change_user_access(
     A new license type must have a free seat; the org's last active System
     Administrator cannot be given another profile.
     """
+    given = user
     org = _lock_org(org)
-    user = User.objects.select_related("profile").get(pk=user.pk, org=org)
+    user = _lock_user(org, user)
     before = _user_snapshot(user)
     if license_type not in LicenseType.values:
         message = _("Choose a license type: Full or Identity.")
@@ -348,7 +381,8 @@ def change_user_access(
     user.license_type = license_type
     user.profile = profile
     user.save(update_fields=["license_type", "profile"])
-    _assign_permission_sets(user, permission_sets)
+    _assign_permission_sets(org, user, permission_sets)
+    forget_permissions(given)  # the caller's instance may be the request's user
     record_event(
         actor=actor,
         org_id=org.pk,
@@ -365,7 +399,7 @@ def change_user_access(
 def deactivate_user(*, org: Org, actor: Actor, user: User) -> User:
     """Deactivate a user: the license becomes free, pending invitations end, tokens are revoked."""
     org = _lock_org(org)
-    user = User.objects.select_related("profile").get(pk=user.pk, org=org)
+    user = _lock_user(org, user)
     if not user.is_active:
         return user
     if actor.user_id == user.pk:
@@ -394,7 +428,7 @@ def deactivate_user(*, org: Org, actor: Actor, user: User) -> User:
 def reactivate_user(*, org: Org, actor: Actor, user: User) -> User:
     """Reactivate a user if a license of their type is free."""
     org = _lock_org(org)
-    user = User.objects.select_related("profile").get(pk=user.pk, org=org)
+    user = _lock_user(org, user)
     if user.is_active:
         return user
     _check_license_available(org, user.license_type)
@@ -418,11 +452,15 @@ def reactivate_user(*, org: Org, actor: Actor, user: User) -> User:
 def resend_invitation(*, org: Org, actor: Actor, user: User) -> None:
     """Send a fresh invitation link; earlier unused links stop working."""
     org = _lock_org(org)
-    user = User.objects.get(pk=user.pk, org=org)
-    if not user.is_active or user.has_usable_password():
+    user = _lock_user(org, user)
+    if not user.is_active:
+        raise InvalidInput(_("This user is deactivated. Reactivate the user first."), code="user_inactive")
+    if user.has_usable_password():
         raise InvalidInput(_("This user has already joined."), code="already_joined")
     token = _new_invitation(org=org, user=user, invited_by=_actor_user(actor), now=timezone.now())
-    record_event(actor=actor, org_id=org.pk, action="user.invitation_resent", object_type="user", object_id=user.public_id)
+    record_event(
+        actor=actor, org_id=org.pk, action="user.invitation_resent", object_type="user", object_id=user.public_id
+    )
     billing_only = user.license_type == LicenseType.IDENTITY
     _send_invitation_after_commit(user, token, actor, billing_only=billing_only)
 
@@ -436,7 +474,11 @@ def _actor_user(actor: Actor) -> User | None:
 
 def pending_invitation(token: str) -> Invitation:
     """The usable invitation for a token, or InvitationInvalid (expired, used, revoked, unknown)."""
-    invitation = Invitation.objects.select_related("user", "org").filter(token_hash=hash_secret(token)).first()
+    invitation = (
+        Invitation.objects.select_related("user", "org").filter(token_hash=hash_secret(token)).first()
+        if isinstance(token, str)
+        else None
+    )
     if invitation is None or invitation.revoked_at is not None:
         raise InvitationInvalid(_("This invitation link is not valid. Ask your administrator for a new one."))
     if invitation.accepted_at is not None:
@@ -453,6 +495,9 @@ def accept_invitation(*, token: str, password: str) -> User:
     """Set the user's password and spend the invitation; a second use is refused."""
     invitation = pending_invitation(token)
     user = invitation.user
+    if not isinstance(password, str) or not password:
+        message = _("Enter a password.")
+        raise InvalidInput(message, code="invalid_password", fields={"password": message})
     try:
         validate_password(password, user)
     except ValidationError as error:
@@ -491,7 +536,14 @@ BILLING_PROFILE_FIELDS = (
     "currency",
     "language",
 )
-_MAX_LENGTHS = {"legal_name": 200, "street": 200, "address_line2": 200, "postal_code": 20, "city": 100}
+_MAX_LENGTHS = {
+    "legal_name": 200,
+    "street": 200,
+    "address_line2": 200,
+    "postal_code": 20,
+    "city": 100,
+    "billing_email": 254,
+}
 _REQUIRED = {"legal_name", "street", "postal_code", "city", "country"}
 
 
@@ -505,9 +557,12 @@ def update_billing_profile(*, org: Org, actor: Actor, changes: dict[str, Any]) -
 
     Raises InvalidInput with all field errors at once. The VAT ID is checked
     against the (new) country with python-stdnum and stored in compact form.
+    Only changed fields are saved and audited; an unchanged submission writes nothing.
     """
+    if not isinstance(changes, Mapping):
+        raise InvalidInput(_("Send the billing profile fields to change."), code="invalid_input")
     org = _lock_org(org)
-    unknown = set(changes) - set(BILLING_PROFILE_FIELDS)
+    unknown = {str(field) for field in changes} - set(BILLING_PROFILE_FIELDS)
     if unknown:
         message = _("Unknown field: %(fields)s.") % {"fields": ", ".join(sorted(unknown))}
         raise InvalidInput(message, code="unknown_field", fields=dict.fromkeys(sorted(unknown), message))
@@ -524,6 +579,8 @@ def update_billing_profile(*, org: Org, actor: Actor, changes: dict[str, Any]) -
             errors[field] = _("This field is required.")
         elif field in _MAX_LENGTHS and len(value) > _MAX_LENGTHS[field]:
             errors[field] = _("Use at most %(max)d characters.") % {"max": _MAX_LENGTHS[field]}
+        elif _has_control_characters(value):
+            errors[field] = _("Remove line breaks and control characters.")
         cleaned[field] = value
     if "country" in cleaned and "country" not in errors:
         cleaned["country"] = cleaned["country"].upper()
@@ -556,9 +613,9 @@ def update_billing_profile(*, org: Org, actor: Actor, changes: dict[str, Any]) -
     before = _profile_snapshot(org)
     for field, value in cleaned.items():
         setattr(org, field, value)
-    org.save()
     after = _profile_snapshot(org)
     if before != after:
+        org.save(update_fields=[*(field for field in after if after[field] != before[field]), "updated_at"])
         record_event(
             actor=actor,
             org_id=org.pk,
@@ -581,14 +638,14 @@ def set_user_language(*, user: User, language: str) -> None:
 
 # ---------------------------------------------------------------- API tokens
 
-TOKEN_PREFIX = "konto_"
+TOKEN_PREFIX = "konto_"  # noqa: S105 - a public marker that makes leaked tokens recognisable, not a secret
 
 
 @transaction.atomic(durable=True)
 def create_api_token(*, org: Org, user: User, actor: Actor, name: str) -> tuple[ApiToken, str]:
     """Create a bearer token for `user`; the secret is returned once and only its hash is kept."""
-    name = (name or "").strip()
-    if not name or len(name) > 100:
+    name = name.strip() if isinstance(name, str) else ""
+    if not name or len(name) > 100 or _has_control_characters(name):
         message = _("Give the token a name of at most 100 characters.")
         raise InvalidInput(message, code="invalid_name", fields={"name": message})
     if user.org_id != org.pk or not user.is_active:
@@ -637,30 +694,49 @@ def touch_api_token(token: ApiToken) -> None:
 # ---------------------------------------------------------------- login throttling
 
 
+def _throttle_key(email: str | None, ip_address: str | None) -> tuple[str, str | None]:
+    """The (email, IP) pair failures are counted for, normalised the same way for writing and reading."""
+    email = email.strip().lower()[:EMAIL_MAX_LENGTH] if isinstance(email, str) else ""
+    if ip_address is not None:
+        try:
+            validate_ipv46_address(ip_address)
+        except ValidationError:
+            ip_address = None  # not an address a database column can hold: counted as "unknown client"
+    return email, ip_address
+
+
 def login_lock_remaining(*, email: str, ip_address: str | None) -> int:
-    """Seconds until this email + IP may try again; 0 when not locked."""
+    """Seconds until this email + IP may try again; 0 when not locked.
+
+    The pair is locked once KONTO_LOGIN_MAX_FAILURES failures fall within one
+    lockout period, for the lockout period counted from the last of them.
+    Attempts while locked are not recorded, so the lock does not extend itself.
+    """
+    email, ip_address = _throttle_key(email, ip_address)
     now = timezone.now()
-    window_start = now - timedelta(seconds=settings.KONTO_LOGIN_LOCKOUT_SECONDS)
+    period = timedelta(seconds=settings.KONTO_LOGIN_LOCKOUT_SECONDS)
+    limit = settings.KONTO_LOGIN_MAX_FAILURES
     failures = list(
-        LoginFailure.objects.filter(
-            email=(email or "").strip().lower(), ip_address=ip_address, created_at__gt=window_start
-        )
+        LoginFailure.objects.filter(email=email, ip_address=ip_address, created_at__gt=now - 2 * period)
         .order_by("-created_at")
-        .values_list("created_at", flat=True)[: settings.KONTO_LOGIN_MAX_FAILURES]
+        .values_list("created_at", flat=True)[:limit]
     )
-    if len(failures) < settings.KONTO_LOGIN_MAX_FAILURES:
+    if len(failures) < limit:
         return 0
-    # Locked for the lockout period counted from the failure that reached the limit.
-    unlock_at = failures[0] + timedelta(seconds=settings.KONTO_LOGIN_LOCKOUT_SECONDS)
-    return max(int((unlock_at - now).total_seconds()) + 1, 1)
+    last, first = failures[0], failures[-1]
+    if last - first >= period:  # the failures were spread over more than one period
+        return 0
+    remaining = (last + period - now).total_seconds()
+    return math.ceil(remaining) if remaining > 0 else 0
 
 
 def record_login_failure(*, email: str, ip_address: str | None) -> None:
-    LoginFailure.objects.create(email=(email or "").strip().lower()[:254], ip_address=ip_address)
+    email, ip_address = _throttle_key(email, ip_address)
+    LoginFailure.objects.create(email=email, ip_address=ip_address)
 
 
 def clear_login_failures(*, email: str, ip_address: str | None) -> None:
-    LoginFailure.objects.filter(email=(email or "").strip().lower(), ip_address=ip_address).delete()
+    email, ip_address = _throttle_key(email, ip_address)
+    LoginFailure.objects.filter(email=email, ip_address=ip_address).delete()
     # Old rows of anybody are pruned on the way.
     LoginFailure.objects.filter(created_at__lt=timezone.now() - timedelta(days=1)).delete()
-

@@ -40,6 +40,8 @@ def products_for_org(*, org: Org) -> list[OrgProduct]:
             for e in sorted(org_entries, key=lambda e: frequency_order[e.billing_frequency])
         }
         result.append(
-            OrgProduct(product=product, prices=prices, currency=org.currency, may_buy=product.may_be_bought_by(org.edition))
+            OrgProduct(
+                product=product, prices=prices, currency=org.currency, may_buy=product.may_be_bought_by(org.edition)
+            )
         )
     return result

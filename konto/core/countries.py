@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from babel import Locale
 from django.utils import translation
 
 EU_COUNTRIES = frozenset(
-    "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()
-)
+    {
+        "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU",
+        "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
+    }
+)  # fmt: skip
 # Billable countries: the EU, the rest of DACH and the main non-EU markets.
 COUNTRIES = tuple(sorted(EU_COUNTRIES | {"CH", "LI", "NO", "GB", "US"}))
 
@@ -26,9 +31,15 @@ def country_name(code: str, language: str | None = None) -> str:
     return str(locale.territories.get(code, code))
 
 
+def collation_key(text: str) -> str:
+    """Sort key for names as a dictionary orders them: Ä with A, Ö with O (DIN 5007-1), case ignored."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(char for char in decomposed if not unicodedata.combining(char)).casefold()
+
+
 def country_choices(language: str | None = None) -> list[tuple[str, str]]:
-    """(code, name) pairs sorted by name in the given or active language."""
-    return sorted(((code, country_name(code, language)) for code in COUNTRIES), key=lambda pair: pair[1])
+    """(code, name) pairs sorted by name in the given or active language ("Österreich" among the O's)."""
+    return sorted(((code, country_name(code, language)) for code in COUNTRIES), key=lambda pair: collation_key(pair[1]))
 
 
 def babel_locale(language: str, country: str) -> str:

@@ -25,11 +25,10 @@ from konto.accounts.permissions import (
 from konto.accounts.selectors import grantors
 
 
-def forbidden_response(request: HttpRequest, user: User, missing: str) -> HttpResponse:
-    assert user.org is not None
+def forbidden_response(request: HttpRequest, user: User, org: Org, missing: str) -> HttpResponse:
     context = {
         "missing_permission": REGISTRY[missing],
-        "grantors": grantors(org=user.org),
+        "grantors": grantors(org=org),
         "hide_nav": not has_any_billing_permission(user),
     }
     return render(request, "portal/forbidden.html", context, status=403)
@@ -47,16 +46,16 @@ class MyAccountMixin(AccessMixin):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         user = request.user
-        if not user.is_authenticated:
+        if not isinstance(user, User) or not user.is_authenticated:
             return self.handle_no_permission()
-        assert isinstance(user, User)
-        if user.org is None:
+        org = user.org
+        if org is None:
             return redirect("admin:index")
         permissions = effective_permissions(user)
         if not permissions & BILLING_PERMISSIONS:
-            return forbidden_response(request, user, MANAGE_BILLING)
+            return forbidden_response(request, user, org, MANAGE_BILLING)
         if self.required_permission and self.required_permission not in permissions:
-            return forbidden_response(request, user, self.required_permission)
-        self.org = user.org
+            return forbidden_response(request, user, org, self.required_permission)
+        self.org = org
         self.permissions = permissions
-        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]  # AccessMixin ends in View
+        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc,no-any-return]  # AccessMixin ends in View

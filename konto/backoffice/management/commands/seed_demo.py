@@ -1,0 +1,612 @@
+"""`manage.py seed_demo`: the Nimbus CRM demo — vendor, catalog, price books, three orgs, their users, vendor staff.
+
+Idempotent: every record has a stable key (vendor singleton, product code,
+price book segment + currency, price book + product + frequency, org legal
+name, user email). A run creates what is missing and leaves existing records
+as they are, so what people change while trying Konto survives `make run`;
+a second run on an unchanged database writes nothing. `--reset` brings the
+demo records back to the demo values, demo passwords included.
+
+Every demo user's password is `konto-demo`. It is set when the user is
+created (and by `--reset`), never on a plain re-run, so a password someone
+changed stays changed. Because the password is public, the command refuses to
+run when DEBUG is off unless `--force` is given.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.contrib.auth.hashers import make_password
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import models, transaction
+
+from konto.accounts.models import (
+    LicensePool,
+    LicenseType,
+    Org,
+    PermissionSet,
+    PermissionSetAssignment,
+    Profile,
+    Segment,
+    User,
+    Vendor,
+)
+from konto.backoffice.roles import sync_staff_groups
+from konto.backoffice.services import assign_role_group
+from konto.catalog.models import PriceBook, PriceBookEntry, Product
+from konto.catalog.services import validate_product, validate_unit_price
+from konto.core.editions import Edition
+from konto.core.periods import MONTHS_PER_PERIOD, BillingFrequency
+from konto.core.vatid import normalize_vat_id
+
+DEMO_PASSWORD = "konto-demo"  # noqa: S105 - the published demo password, refused without DEBUG
+
+M = TypeVar("M", bound=models.Model)
+
+VENDOR: dict[str, Any] = {
+    "legal_name": "Nimbus CRM GmbH",
+    "street": "Friedrichstraße 123",
+    "postal_code": "10117",
+    "city": "Berlin",
+    "country": "DE",
+    "vat_id": "DE123456788",
+    "tax_number": "37/123/45678",
+    "register_entry": "HRB 123456 B, Amtsgericht Charlottenburg",
+    "managing_directors": "Nina Neumann, Paul Berger",
+    "email": "billing@nimbus.example",
+    "phone": "+49 30 1234567-0",
+    "website": "https://nimbus.example",
+    "bank_name": "Commerzbank",
+    "iban": "DE89370400440532013000",
+    "bic": "COBADEFFXXX",
+    "sepa_creditor_id": "DE98ZZZ09999999999",
+    "default_payment_terms_days": 14,
+}
+
+ALL_EDITIONS = [e.value for e in Edition]
+FROM_PROFESSIONAL = [Edition.PROFESSIONAL.value, Edition.ENTERPRISE.value, Edition.UNLIMITED.value]
+
+
+def _edition(code: str, name: str, sort_order: int, description_de: str, description_en: str) -> dict[str, Any]:
+    return {
+        "code": code,
+        "name_de": name,
+        "name_en": name,
+        "description_de": description_de,
+        "description_en": description_en,
+        "kind": Product.Kind.EDITION,
+        "edition": code,
+        "unit": Product.Unit.USER,
+        "allowed_editions": [code],  # an org buys seats of its own edition only
+        "grants_license_type": LicenseType.FULL,
+        "seats_per_unit": 1,
+        "sort_order": sort_order,
+    }
+
+
+def _add_on(
+    code: str,
+    names: tuple[str, str],
+    unit: str,
+    allowed: list[str],
+    sort_order: int,
+    descriptions: tuple[str, str],
+) -> dict[str, Any]:
+    return {
+        "code": code,
+        "name_de": names[0],
+        "name_en": names[1],
+        "description_de": descriptions[0],
+        "description_en": descriptions[1],
+        "kind": Product.Kind.ADD_ON,
+        "edition": "",
+        "unit": unit,
+        "allowed_editions": allowed,
+        "grants_license_type": "",
+        "seats_per_unit": 0,
+        "sort_order": sort_order,
+    }
+
+
+PRODUCTS: list[dict[str, Any]] = [
+    _edition(
+        "essentials",
+        "Essentials",
+        10,
+        "Kontakte, Leads und Verkaufschancen für kleine Teams (bis 10 Benutzer).",
+        "Contacts, leads and opportunities for small teams (up to 10 users).",
+    ),
+    _edition(
+        "professional",
+        "Professional",
+        20,
+        "Vollständiges CRM mit Prognosen, Kampagnen und Angeboten.",
+        "Complete CRM with forecasting, campaigns and quotes.",
+    ),
+    _edition(
+        "enterprise",
+        "Enterprise",
+        30,
+        "Anpassbares CRM mit Workflows, Genehmigungen und API-Zugriff.",
+        "Customisable CRM with workflows, approvals and API access.",
+    ),
+    _edition(
+        "unlimited",
+        "Unlimited",
+        40,
+        "Enterprise mit Premium-Support, Sandboxes und unbegrenzten Anpassungen.",
+        "Enterprise with premium support, sandboxes and unlimited customisation.",
+    ),
+    _add_on(
+        "data-storage",
+        ("Datenspeicher (10 GB)", "Data Storage (10 GB)"),
+        Product.Unit.STORAGE_10GB,
+        ALL_EDITIONS,
+        110,
+        ("10 GB zusätzlicher Speicher für Datensätze.", "10 GB of additional storage for records."),
+    ),
+    _add_on(
+        "file-storage",
+        ("Dateispeicher (10 GB)", "File Storage (10 GB)"),
+        Product.Unit.STORAGE_10GB,
+        ALL_EDITIONS,
+        120,
+        (
+            "10 GB zusätzlicher Speicher für Anhänge und Dokumente.",
+            "10 GB of additional storage for attachments and documents.",
+        ),
+    ),
+    _add_on(
+        "inbox",
+        ("Inbox", "Inbox"),
+        Product.Unit.USER,
+        ALL_EDITIONS,
+        130,
+        (
+            "E-Mail und Kalender im CRM, mit Vorlagen und Nachverfolgung, je Benutzer.",
+            "Email and calendar inside the CRM, with templates and tracking, per user.",
+        ),
+    ),
+    _add_on(
+        "dialer",
+        ("Dialer", "Dialer"),
+        Product.Unit.USER,
+        ALL_EDITIONS,
+        140,
+        (
+            "Telefonieren im Browser mit Anrufprotokoll und Aufzeichnung, je Benutzer.",
+            "Calling from the browser with call logging and recording, per user.",
+        ),
+    ),
+    # Not for Essentials: shows how an edition limits what an org may buy.
+    _add_on(
+        "analytics",
+        ("Analytics Plus", "Analytics Plus"),
+        Product.Unit.USER,
+        FROM_PROFESSIONAL,
+        150,
+        (
+            "Interaktive Dashboards und Prognosen auf allen CRM-Daten, je Benutzer, ab Professional.",
+            "Interactive dashboards and forecasts on all CRM data, per user, from Professional.",
+        ),
+    ),
+    {
+        "code": "identity-pack",
+        "name_de": "Identity-Lizenzen (10er-Paket)",
+        "name_en": "Identity Licenses (pack of 10)",
+        "description_de": "10 weitere Identity-Lizenzen für Personen, die nur Mein Account nutzen.",
+        "description_en": "10 more Identity licenses for people who only use My Account.",
+        "kind": Product.Kind.LICENSE,
+        "edition": "",
+        "unit": Product.Unit.PACK_10,
+        "allowed_editions": ALL_EDITIONS,
+        "grants_license_type": LicenseType.IDENTITY,
+        "seats_per_unit": 10,
+        "sort_order": 200,
+    },
+]
+
+# Net list price per unit and month; quarterly is 3x, annual 12x (no term discount in the demo).
+# Nonprofit: editions 50-75 % off, add-ons 25 % off, Identity packs 50 % off.
+MONTHLY_PRICES: dict[tuple[str, str], dict[str, str]] = {
+    (Segment.COMMERCIAL, "EUR"): {
+        "essentials": "25.00",
+        "professional": "80.00",
+        "enterprise": "165.00",
+        "unlimited": "330.00",
+        "data-storage": "125.00",
+        "file-storage": "5.00",
+        "inbox": "25.00",
+        "dialer": "75.00",
+        "analytics": "50.00",
+        "identity-pack": "10.00",
+    },
+    (Segment.COMMERCIAL, "CHF"): {
+        "essentials": "27.00",
+        "professional": "86.00",
+        "enterprise": "178.00",
+        "unlimited": "356.00",
+        "data-storage": "135.00",
+        "file-storage": "5.50",
+        "inbox": "27.00",
+        "dialer": "81.00",
+        "analytics": "54.00",
+        "identity-pack": "11.00",
+    },
+    (Segment.NONPROFIT, "EUR"): {
+        "essentials": "12.50",
+        "professional": "36.00",
+        "enterprise": "41.25",
+        "unlimited": "82.50",
+        "data-storage": "93.75",
+        "file-storage": "3.75",
+        "inbox": "18.75",
+        "dialer": "56.25",
+        "analytics": "25.00",
+        "identity-pack": "5.00",
+    },
+    (Segment.NONPROFIT, "CHF"): {
+        "essentials": "13.50",
+        "professional": "38.70",
+        "enterprise": "44.50",
+        "unlimited": "89.00",
+        "data-storage": "101.25",
+        "file-storage": "4.10",
+        "inbox": "20.25",
+        "dialer": "60.75",
+        "analytics": "27.00",
+        "identity-pack": "5.50",
+    },
+}
+PRICE_BOOK_NAMES: dict[tuple[str, str], str] = {
+    (Segment.COMMERCIAL, "EUR"): "Commercial EUR",
+    (Segment.COMMERCIAL, "CHF"): "Commercial CHF",
+    (Segment.NONPROFIT, "EUR"): "Nonprofit EUR",
+    (Segment.NONPROFIT, "CHF"): "Nonprofit CHF",
+}
+
+BAECKEREI = "Bäckerei Müller GmbH"
+ALPENBLICK = "Alpenblick Software GmbH"
+TIERHILFE = "Tierhilfe Zürich"
+
+ORGS: list[dict[str, Any]] = [
+    {
+        "legal_name": BAECKEREI,
+        "street": "Hauptstraße 12",
+        "postal_code": "80331",
+        "city": "München",
+        "country": "DE",
+        "vat_id": "DE295713867",
+        "billing_email": "rechnung@baeckerei-mueller.example",
+        "currency": "EUR",
+        "language": "de",
+        "segment": Segment.COMMERCIAL,
+        "edition": Edition.ESSENTIALS,
+    },
+    {
+        "legal_name": ALPENBLICK,
+        "street": "Mariahilfer Straße 1",
+        "postal_code": "1060",
+        "city": "Wien",
+        "country": "AT",
+        "vat_id": "ATU13585627",
+        "billing_email": "buchhaltung@alpenblick.example",
+        "currency": "EUR",
+        "language": "de",
+        "segment": Segment.COMMERCIAL,
+        "edition": Edition.ENTERPRISE,
+    },
+    {
+        "legal_name": TIERHILFE,
+        "street": "Bahnhofstrasse 10",
+        "postal_code": "8001",
+        "city": "Zürich",
+        "country": "CH",
+        "vat_id": "CHE-116.281.710 MWST",
+        "billing_email": "finanzen@tierhilfe-zuerich.example",
+        "currency": "CHF",
+        "language": "de",
+        "segment": Segment.NONPROFIT,
+        "edition": Edition.ENTERPRISE,
+    },
+]
+
+# org -> {license type: (free seats, bought seats)}
+LICENSE_POOLS: dict[str, dict[str, tuple[int, int]]] = {
+    BAECKEREI: {LicenseType.FULL: (0, 5), LicenseType.IDENTITY: (100, 0)},
+    ALPENBLICK: {LicenseType.FULL: (0, 40), LicenseType.IDENTITY: (100, 0)},
+    # A verified nonprofit: 10 donated Full licenses.
+    TIERHILFE: {LicenseType.FULL: (10, 0), LicenseType.IDENTITY: (100, 0)},
+}
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    email: str
+    full_name: str
+    org: str | None = None  # legal name; None for vendor staff
+    profile: str = "standard_user"
+    license_type: str = LicenseType.FULL
+    permission_sets: tuple[str, ...] = ()
+    staff_role: str = ""
+    role: str = ""  # shown in the login table; users without it are not listed there
+
+
+STAFF = [
+    DemoUser("ops@nimbus.example", "Olivia Ops", staff_role="billing_ops", role="Billing ops (back office)"),
+    DemoUser("ae@nimbus.example", "Alex Account", staff_role="account_executive", role="Account executive"),
+    DemoUser("support@nimbus.example", "Sam Support", staff_role="support_agent", role="Support agent"),
+]
+
+_IDENTITY = {"profile": "identity_user", "license_type": LicenseType.IDENTITY}
+
+ORG_USERS = [
+    DemoUser(
+        "admin@baeckerei-mueller.example",
+        "Maria Müller",
+        BAECKEREI,
+        profile="system_administrator",
+        role="System Administrator, Full",
+    ),
+    DemoUser(
+        "buchhaltung@baeckerei-mueller.example",
+        "Jonas Weber",
+        BAECKEREI,
+        permission_sets=("my_account_admin",),
+        role="Identity, My Account Admin",
+        **_IDENTITY,
+    ),
+    DemoUser(
+        "verkauf@baeckerei-mueller.example",
+        "Lena Schmidt",
+        BAECKEREI,
+        role="Standard User, Full, no billing access",
+    ),
+    DemoUser("backstube@baeckerei-mueller.example", "Thomas Becker", BAECKEREI),
+    DemoUser("filiale@baeckerei-mueller.example", "Sabine Hofmann", BAECKEREI),
+    DemoUser(
+        "admin@alpenblick.example",
+        "Stefan Huber",
+        ALPENBLICK,
+        profile="system_administrator",
+        role="System Administrator, Full",
+    ),
+    DemoUser("katharina.gruber@alpenblick.example", "Katharina Gruber", ALPENBLICK, permission_sets=("purchasing",)),
+    DemoUser("lukas.wagner@alpenblick.example", "Lukas Wagner", ALPENBLICK),
+    DemoUser("anna.pichler@alpenblick.example", "Anna Pichler", ALPENBLICK),
+    DemoUser("florian.steiner@alpenblick.example", "Florian Steiner", ALPENBLICK),
+    DemoUser("julia.moser@alpenblick.example", "Julia Moser", ALPENBLICK),
+    DemoUser("michael.mayer@alpenblick.example", "Michael Mayer", ALPENBLICK),
+    DemoUser("sarah.hofer@alpenblick.example", "Sarah Hofer", ALPENBLICK),
+    DemoUser("david.leitner@alpenblick.example", "David Leitner", ALPENBLICK),
+    DemoUser("lisa.berger@alpenblick.example", "Lisa Berger", ALPENBLICK),
+    DemoUser("tobias.fuchs@alpenblick.example", "Tobias Fuchs", ALPENBLICK),
+    DemoUser(
+        "rechnungen@alpenblick.example",
+        "Eva Brunner",
+        ALPENBLICK,
+        permission_sets=("accounts_payable",),
+        **_IDENTITY,
+    ),
+    DemoUser(
+        "admin@tierhilfe-zuerich.example",
+        "Claudia Meier",
+        TIERHILFE,
+        profile="system_administrator",
+        role="System Administrator, Full",
+    ),
+    DemoUser("reto.keller@tierhilfe-zuerich.example", "Reto Keller", TIERHILFE),
+    DemoUser("nina.baumann@tierhilfe-zuerich.example", "Nina Baumann", TIERHILFE),
+]
+ACCOUNT_EXECUTIVE_EMAIL = "ae@nimbus.example"
+LOGIN_ORDER = [
+    "admin@baeckerei-mueller.example",
+    "buchhaltung@baeckerei-mueller.example",
+    "verkauf@baeckerei-mueller.example",
+    "admin@alpenblick.example",
+    "admin@tierhilfe-zuerich.example",
+    "ops@nimbus.example",
+    "ae@nimbus.example",
+    "support@nimbus.example",
+]
+
+
+class Command(BaseCommand):
+    help = (
+        "Create the Nimbus CRM demo (vendor, catalog, orgs, users; password konto-demo). "
+        "Creates what is missing and leaves the rest; --reset restores demo values and passwords."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--force", action="store_true", help="Run although DEBUG is off (the demo password is public)."
+        )
+        parser.add_argument(
+            "--reset",
+            action="store_true",
+            help="Set existing demo records back to the demo values, including the demo passwords.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG and not options["force"]:
+            raise CommandError(
+                "seed_demo creates users whose password is published (konto-demo), so it only runs with DEBUG=true. "
+                "Pass --force to seed this database anyway."
+            )
+        self.reset: bool = options["reset"]
+        self.created: Counter[str] = Counter()
+        self.updated: Counter[str] = Counter()
+        self._password_hash: str | None = None
+        with transaction.atomic():
+            sync_staff_groups()
+            self.seed_vendor()
+            products = self.seed_products()
+            self.seed_price_books(products)
+            staff = {user.email: self.seed_user(user, orgs={}) for user in STAFF}
+            orgs = self.seed_orgs(account_executive=staff[ACCOUNT_EXECUTIVE_EMAIL])
+            for user in ORG_USERS:
+                self.seed_user(user, orgs=orgs)
+        self.print_summary()
+
+    # ------------------------------------------------------------ helpers
+
+    def upsert(self, model: type[M], lookup: dict[str, Any], values: dict[str, Any], *, overwrite: bool) -> M:
+        """The record with `lookup`, created with `values` if missing; with `overwrite`, set to `values`.
+
+        Writes only when a value differs, so a repeated run leaves the
+        database (and every `updated_at`) untouched.
+        """
+        manager: Any = model._default_manager
+        obj: M | None = manager.filter(**lookup).first()
+        label = model._meta.label
+        if obj is None:
+            obj = manager.create(**lookup, **values)
+            self.created[label] += 1
+            return obj
+        if overwrite:
+            changed = [field for field, value in values.items() if getattr(obj, field) != value]
+            if changed:
+                for field in changed:
+                    setattr(obj, field, values[field])
+                obj.save(update_fields=changed)
+                self.updated[label] += 1
+        return obj
+
+    @property
+    def password_hash(self) -> str:
+        # Hashed once per run: every demo user gets the same hash, which keeps the seed fast.
+        if self._password_hash is None:
+            self._password_hash = make_password(DEMO_PASSWORD)
+        return self._password_hash
+
+    # ------------------------------------------------------------ data
+
+    def seed_vendor(self) -> Vendor:
+        values = {**VENDOR, "vat_id": normalize_vat_id(VENDOR["vat_id"], VENDOR["country"])}
+        return self.upsert(Vendor, {"singleton": True}, values, overwrite=self.reset)
+
+    def seed_products(self) -> dict[str, Product]:
+        products = {}
+        for spec in PRODUCTS:
+            values = {key: value for key, value in spec.items() if key != "code"}
+            values["allowed_editions"] = validate_product(
+                kind=values["kind"],
+                edition=values["edition"],
+                allowed_editions=values["allowed_editions"],
+                grants_license_type=values["grants_license_type"],
+                seats_per_unit=values["seats_per_unit"],
+            )
+            values["is_active"] = True
+            products[spec["code"]] = self.upsert(Product, {"code": spec["code"]}, values, overwrite=self.reset)
+        return products
+
+    def seed_price_books(self, products: dict[str, Product]) -> None:
+        for (segment, currency), monthly in MONTHLY_PRICES.items():
+            book = self.upsert(
+                PriceBook,
+                {"segment": segment, "currency": currency},
+                {"name": PRICE_BOOK_NAMES[(segment, currency)], "is_active": True},
+                overwrite=self.reset,
+            )
+            for code, price in monthly.items():
+                for frequency in BillingFrequency:
+                    unit_price = validate_unit_price(Decimal(price) * MONTHS_PER_PERIOD[frequency])
+                    self.upsert(
+                        PriceBookEntry,
+                        {"price_book": book, "product": products[code], "billing_frequency": frequency.value},
+                        {"unit_price": unit_price},
+                        overwrite=self.reset,
+                    )
+
+    def seed_orgs(self, *, account_executive: User) -> dict[str, Org]:
+        orgs = {}
+        for spec in ORGS:
+            values = {key: value for key, value in spec.items() if key != "legal_name"}
+            values["vat_id"] = normalize_vat_id(values["vat_id"], values["country"])
+            values["account_executive"] = account_executive
+            values["status"] = Org.Status.ACTIVE
+            org = self.upsert(Org, {"legal_name": spec["legal_name"]}, values, overwrite=self.reset)
+            orgs[org.legal_name] = org
+            for license_type, (free, bought) in LICENSE_POOLS[org.legal_name].items():
+                self.upsert(
+                    LicensePool,
+                    {"org": org, "license_type": license_type},
+                    {"free_seats": free, "purchased_seats": bought},
+                    overwrite=self.reset,
+                )
+        return orgs
+
+    def seed_user(self, spec: DemoUser, *, orgs: dict[str, Org]) -> User:
+        if spec.org is None:
+            values: dict[str, Any] = {
+                "full_name": spec.full_name,
+                "org": None,
+                "license_type": "",
+                "profile": None,
+                "is_staff": True,
+                "staff_role": spec.staff_role,
+                "is_active": True,
+            }
+        else:
+            values = {
+                "full_name": spec.full_name,
+                "org": orgs[spec.org],
+                "license_type": spec.license_type,
+                "profile": Profile.objects.get(code=spec.profile),
+                "is_staff": False,
+                "staff_role": "",
+                "is_active": True,
+            }
+        existing = User.objects.filter(email=spec.email).first()
+        if existing is None or self.reset:
+            values["deactivated_at"] = None
+            values["password"] = self.password_hash
+        user = self.upsert(User, {"email": spec.email}, values, overwrite=self.reset)
+        if user.org_id is not None:
+            for code in spec.permission_sets:
+                _assignment, created = PermissionSetAssignment.objects.get_or_create(
+                    org_id=user.org_id, user=user, permission_set=PermissionSet.objects.get(code=code)
+                )
+                self.created[PermissionSetAssignment._meta.label] += int(created)
+        elif user.is_staff:
+            assign_role_group(user)
+        return user
+
+    # ------------------------------------------------------------ output
+
+    def print_summary(self) -> None:
+        created = sum(self.created.values())
+        updated = sum(self.updated.values())
+        if created or updated:
+            self.stdout.write(f"Demo data: {created} records created, {updated} updated.")
+        else:
+            self.stdout.write("Demo data is already in place; nothing changed.")
+        users = {user.email: user for user in User.objects.filter(email__in=LOGIN_ORDER).select_related("org")}
+        roles = {spec.email: spec.role for spec in [*STAFF, *ORG_USERS]}
+        rows = [("Email", "Role", "Org", "Password")]
+        for email in LOGIN_ORDER:
+            user = users.get(email)
+            if user is None:
+                continue
+            org_name = user.org.legal_name if user.org else f"{VENDOR['legal_name']} (vendor staff)"
+            rows.append((email, roles[email], org_name, DEMO_PASSWORD))
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        base_url = settings.KONTO_BASE_URL.rstrip("/")
+        self.stdout.write("")
+        self.stdout.write(f"Konto: {base_url}")
+        self.stdout.write(f"Back office (vendor staff): {base_url}/backoffice/")
+        self.stdout.write("")
+        for index, row in enumerate(rows):
+            self.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+            if index == 0:
+                self.stdout.write("  ".join("-" * width for width in widths))
+        self.stdout.write("")
+        self.stdout.write(
+            f"All {len(STAFF) + len(ORG_USERS)} demo users use the password {DEMO_PASSWORD} "
+            "(set when they are created; `manage.py seed_demo --reset` restores it)."
+        )

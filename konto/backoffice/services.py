@@ -1,0 +1,248 @@
+"""Back-office use cases of vendor staff: creating orgs, their commercial terms, license pools, staff roles.
+
+Each function that changes an org is one durable transaction that locks the
+org row and writes an audit event. Billing-profile changes of an existing org
+go through `accounts.services.update_billing_profile`, like in My Account.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from konto.accounts.models import Language, LicensePool, LicenseType, Org, Segment, User
+from konto.backoffice.roles import GROUP_NAMES, sync_staff_groups
+from konto.core.audit import Actor, record_event
+from konto.core.countries import is_supported_country
+from konto.core.editions import Edition
+from konto.core.exceptions import InvalidInput
+from konto.core.money import Currency
+from konto.core.vatid import normalize_vat_id
+
+PROFILE_FIELDS = (
+    "legal_name",
+    "street",
+    "address_line2",
+    "postal_code",
+    "city",
+    "country",
+    "vat_id",
+    "billing_email",
+    "currency",
+    "language",
+)
+TERMS_FIELDS = ("segment", "edition", "status", "account_executive")
+_MAX_LENGTHS = {"legal_name": 200, "street": 200, "address_line2": 200, "postal_code": 20, "city": 100}
+_REQUIRED = ("legal_name", "street", "postal_code", "city", "country")
+
+
+# ---------------------------------------------------------------- validation
+
+
+def clean_org_profile(values: dict[str, Any]) -> dict[str, str]:
+    """Validate a new org's billing profile; returns the cleaned values or raises InvalidInput with every error.
+
+    The same rules as `update_billing_profile`: required address fields,
+    lengths, a supported country, EUR or CHF, German or English, and a VAT ID
+    valid for the country (stored in compact form).
+    """
+    errors: dict[str, str] = {}
+    cleaned: dict[str, str] = {}
+    for field in PROFILE_FIELDS:
+        value = values.get(field, "")
+        value = "" if value is None else value
+        if not isinstance(value, str):
+            errors[field] = _("Enter text.")
+            continue
+        cleaned[field] = value.strip()
+    for field in _REQUIRED:
+        if field not in errors and not cleaned.get(field):
+            errors[field] = _("This field is required.")
+    for field, limit in _MAX_LENGTHS.items():
+        if field not in errors and len(cleaned.get(field, "")) > limit:
+            errors[field] = _("Use at most %(max)d characters.") % {"max": limit}
+    country = cleaned.get("country", "").upper()
+    cleaned["country"] = country
+    if "country" not in errors and not is_supported_country(country):
+        errors["country"] = _("Choose a country from the list.")
+    cleaned["currency"] = cleaned.get("currency", "").upper() or Currency.EUR
+    if cleaned["currency"] not in Currency.values:
+        errors["currency"] = _("Choose EUR or CHF.")
+    cleaned["language"] = cleaned.get("language") or Language.DE
+    if cleaned["language"] not in Language.values:
+        errors["language"] = _("Choose German or English.")
+    email = cleaned.get("billing_email", "").lower()
+    cleaned["billing_email"] = email
+    if email and "billing_email" not in errors:
+        try:
+            validate_email(email)
+        except ValidationError:
+            errors["billing_email"] = _("Enter a valid email address, e.g. name@example.com.")
+    if "vat_id" not in errors and "country" not in errors:
+        try:
+            cleaned["vat_id"] = normalize_vat_id(cleaned.get("vat_id", ""), country)
+        except InvalidInput as error:
+            errors["vat_id"] = str(error.fields.get("vat_id", error.message))
+    if errors:
+        raise InvalidInput(_("Please correct the marked fields."), fields=dict(errors))
+    return cleaned
+
+
+def clean_org_terms(values: dict[str, Any]) -> dict[str, Any]:
+    """Validate segment, edition, status and account executive (active vendor staff in the AE role)."""
+    errors: dict[str, str] = {}
+    cleaned: dict[str, Any] = {}
+    choices = {"segment": Segment.values, "edition": Edition.values, "status": Org.Status.values}
+    for field, allowed in choices.items():
+        if field in values:
+            if values[field] not in allowed:
+                errors[field] = _("Choose one of the listed values.")
+            else:
+                cleaned[field] = values[field]
+    if "account_executive" in values:
+        executive = values["account_executive"]
+        if executive is not None and not (
+            isinstance(executive, User)
+            and executive.is_active
+            and executive.is_staff
+            and executive.org_id is None
+            and executive.staff_role == User.StaffRole.ACCOUNT_EXECUTIVE
+        ):
+            errors["account_executive"] = _("Choose an active account executive of the vendor.")
+        else:
+            cleaned["account_executive"] = executive
+    if errors:
+        raise InvalidInput(_("Please correct the marked fields."), fields=dict(errors))
+    return cleaned
+
+
+def _terms_snapshot(org: Org) -> dict[str, Any]:
+    executive = org.account_executive
+    return {
+        "segment": org.segment,
+        "edition": org.edition,
+        "status": org.status,
+        "account_executive": executive.email if executive else None,
+    }
+
+
+# ---------------------------------------------------------------- orgs
+
+
+@transaction.atomic(durable=True)
+def create_org(*, actor: Actor, profile: dict[str, Any], terms: dict[str, Any]) -> Org:
+    """Create a customer org with its license pools: no Full seats yet, the free Identity licenses.
+
+    Full seats come from what the org buys (or are set by staff on the org);
+    every org gets KONTO_IDENTITY_FREE_LICENSES Identity licenses for free.
+    """
+    cleaned_profile = clean_org_profile(profile)
+    cleaned_terms = clean_org_terms(terms)
+    org = Org.objects.create(**cleaned_profile, **cleaned_terms)
+    LicensePool.objects.create(org=org, license_type=LicenseType.FULL)
+    LicensePool.objects.create(
+        org=org, license_type=LicenseType.IDENTITY, free_seats=settings.KONTO_IDENTITY_FREE_LICENSES
+    )
+    record_event(
+        actor=actor,
+        org_id=org.pk,
+        action="org.created",
+        object_type="org",
+        object_id=org.public_id,
+        after={**cleaned_profile, **_terms_snapshot(org)},
+    )
+    return org
+
+
+@transaction.atomic(durable=True)
+def change_org_terms(*, org: Org, actor: Actor, changes: dict[str, Any]) -> Org:
+    """Change what the vendor decides about an org: segment, edition, status, account executive."""
+    unknown = sorted(set(changes) - set(TERMS_FIELDS))
+    if unknown:
+        message = _("Unknown field: %(fields)s.") % {"fields": ", ".join(unknown)}
+        raise InvalidInput(message, code="unknown_field", fields=dict.fromkeys(unknown, message))
+    cleaned = clean_org_terms(changes)
+    org = Org.objects.select_for_update(of=("self",)).select_related("account_executive").get(pk=org.pk)
+    before = _terms_snapshot(org)
+    for field, value in cleaned.items():
+        setattr(org, field, value)
+    org.save(update_fields=[*cleaned, "updated_at"])
+    after = _terms_snapshot(org)
+    if before != after:
+        record_event(
+            actor=actor,
+            org_id=org.pk,
+            action="org.terms_changed",
+            object_type="org",
+            object_id=org.public_id,
+            before={k: v for k, v in before.items() if after[k] != v},
+            after={k: v for k, v in after.items() if before[k] != v},
+        )
+    return org
+
+
+def assigned_licenses(*, org: Org, license_type: str) -> int:
+    """Active users of the org holding this license type."""
+    return User.objects.filter(org=org, license_type=license_type, is_active=True).count()
+
+
+def check_license_seats(*, org: Org, license_type: str, free_seats: int, purchased_seats: int) -> None:
+    """Refuse seat numbers below zero or below the licenses assigned right now."""
+    if license_type not in LicenseType.values:
+        message = _("Choose a license type: Full or Identity.")
+        raise InvalidInput(message, code="invalid_license_type", fields={"license_type": message})
+    if free_seats < 0 or purchased_seats < 0:
+        message = _("Seats cannot be negative.")
+        raise InvalidInput(message, code="invalid_seats", fields={"free_seats": message})
+    assigned = assigned_licenses(org=org, license_type=license_type)
+    if free_seats + purchased_seats < assigned:
+        message = _(
+            "%(assigned)d users hold a %(type)s license; free and bought seats together cannot be fewer. "
+            "Deactivate users first."
+        ) % {"assigned": assigned, "type": LicenseType(license_type).label}
+        raise InvalidInput(message, code="seats_below_assigned", fields={"free_seats": message})
+
+
+@transaction.atomic(durable=True)
+def set_license_seats(
+    *, org: Org, actor: Actor, license_type: str, free_seats: int, purchased_seats: int
+) -> LicensePool:
+    """Set an org's free and bought seats of one license type (a correction by vendor staff)."""
+    org = Org.objects.select_for_update().get(pk=org.pk)
+    check_license_seats(org=org, license_type=license_type, free_seats=free_seats, purchased_seats=purchased_seats)
+    pool, created = LicensePool.objects.get_or_create(org=org, license_type=license_type)
+    before = {"free_seats": pool.free_seats, "purchased_seats": pool.purchased_seats}
+    after = {"free_seats": free_seats, "purchased_seats": purchased_seats}
+    if created or before != after:
+        pool.free_seats = free_seats
+        pool.purchased_seats = purchased_seats
+        pool.save(update_fields=["free_seats", "purchased_seats"])
+        record_event(
+            actor=actor,
+            org_id=org.pk,
+            action="license_pool.changed",
+            object_type="org",
+            object_id=org.public_id,
+            before={"license_type": license_type, **before},
+            after={"license_type": license_type, **after},
+        )
+    return pool
+
+
+# ---------------------------------------------------------------- staff
+
+
+def assign_role_group(user: User) -> None:
+    """Put vendor staff into the group of their staff role and out of the other role groups."""
+    wanted_name = GROUP_NAMES.get(user.staff_role) if user.is_staff and user.org_id is None else None
+    if wanted_name is not None and not Group.objects.filter(name=wanted_name).exists():
+        sync_staff_groups()
+    role_groups = list(Group.objects.filter(name__in=GROUP_NAMES.values()))
+    user.groups.remove(*[g for g in role_groups if g.name != wanted_name])
+    user.groups.add(*[g for g in role_groups if g.name == wanted_name])
