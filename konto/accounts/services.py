@@ -551,21 +551,26 @@ def _profile_snapshot(org: Org) -> dict[str, Any]:
     return {field: getattr(org, field) for field in BILLING_PROFILE_FIELDS}
 
 
-@transaction.atomic(durable=True)
-def update_billing_profile(*, org: Org, actor: Actor, changes: dict[str, Any]) -> Org:
-    """Change the org's billing profile; every field is validated before anything is saved.
+def clean_billing_profile(changes: Mapping[str, Any], *, current: Org | None) -> dict[str, Any]:
+    """Validate billing-profile fields; return them cleaned or raise InvalidInput with every error.
 
-    Raises InvalidInput with all field errors at once. The VAT ID is checked
-    against the (new) country with python-stdnum and stored in compact form.
-    Only changed fields are saved and audited; an unchanged submission writes nothing.
+    With `current` the changes are partial edits of that org; without it they
+    describe a new org, so the required fields must be present and currency and
+    language default to EUR and German. The VAT ID is checked against the (new)
+    country with python-stdnum and returned in compact form.
     """
     if not isinstance(changes, Mapping):
         raise InvalidInput(_("Send the billing profile fields to change."), code="invalid_input")
-    org = _lock_org(org)
     unknown = {str(field) for field in changes} - set(BILLING_PROFILE_FIELDS)
     if unknown:
         message = _("Unknown field: %(fields)s.") % {"fields": ", ".join(sorted(unknown))}
         raise InvalidInput(message, code="unknown_field", fields=dict.fromkeys(sorted(unknown), message))
+    if current is None:
+        changes = (
+            dict.fromkeys(BILLING_PROFILE_FIELDS, "")
+            | {"currency": "EUR", "language": "de"}
+            | {field: value for field, value in changes.items() if value not in (None, "")}
+        )
     errors: dict[str, str] = {}
     cleaned: dict[str, Any] = {}
     for field, value in changes.items():
@@ -595,21 +600,35 @@ def update_billing_profile(*, org: Org, actor: Actor, changes: dict[str, Any]) -
         cleaned["currency"] = cleaned["currency"].upper()
         if cleaned["currency"] not in Currency.values:
             errors["currency"] = _("Choose EUR or CHF.")
-        elif cleaned["currency"] != org.currency and org.is_currency_locked:
+        elif current is not None and cleaned["currency"] != current.currency and current.is_currency_locked:
             errors["currency"] = str(
                 CurrencyLocked(_("The currency cannot change once invoices have been issued.")).message
             )
     if "language" in cleaned and "language" not in errors and cleaned["language"] not in ("de", "en"):
         errors["language"] = _("Choose German or English.")
-    country = cleaned.get("country", org.country) if "country" not in errors else org.country
+    current_country = current.country if current is not None else ""
+    current_vat_id = current.vat_id if current is not None else ""
+    country = cleaned.get("country", current_country) if "country" not in errors else current_country
     if ("vat_id" in cleaned or "country" in cleaned) and "vat_id" not in errors and "country" not in errors:
         try:
-            cleaned["vat_id"] = normalize_vat_id(cleaned.get("vat_id", org.vat_id), country)
+            cleaned["vat_id"] = normalize_vat_id(cleaned.get("vat_id", current_vat_id), country)
         except InvalidInput as error:
             errors["vat_id"] = str(error.fields.get("vat_id", error.message))
     if errors:
         code = "invalid_vat_id" if set(errors) == {"vat_id"} else "invalid_input"
         raise InvalidInput(_("Please correct the marked fields."), code=code, fields=dict(errors))
+    return cleaned
+
+
+@transaction.atomic(durable=True)
+def update_billing_profile(*, org: Org, actor: Actor, changes: dict[str, Any]) -> Org:
+    """Change the org's billing profile; every field is validated before anything is saved.
+
+    Raises InvalidInput with all field errors at once (see clean_billing_profile).
+    Only changed fields are saved and audited; an unchanged submission writes nothing.
+    """
+    org = _lock_org(org)
+    cleaned = clean_billing_profile(changes, current=org)
     before = _profile_snapshot(org)
     for field, value in cleaned.items():
         setattr(org, field, value)

@@ -11,87 +11,26 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from konto.accounts.models import Language, LicensePool, LicenseType, Org, Segment, User
+from konto.accounts import services as accounts_services
+from konto.accounts.models import LicensePool, LicenseType, Org, Segment, User
 from konto.backoffice.roles import GROUP_NAMES, sync_staff_groups
 from konto.core.audit import Actor, record_event
-from konto.core.countries import is_supported_country
 from konto.core.editions import Edition
 from konto.core.exceptions import InvalidInput
-from konto.core.money import Currency
-from konto.core.vatid import normalize_vat_id
 
-PROFILE_FIELDS = (
-    "legal_name",
-    "street",
-    "address_line2",
-    "postal_code",
-    "city",
-    "country",
-    "vat_id",
-    "billing_email",
-    "currency",
-    "language",
-)
+PROFILE_FIELDS = accounts_services.BILLING_PROFILE_FIELDS
 TERMS_FIELDS = ("segment", "edition", "status", "account_executive")
-_MAX_LENGTHS = {"legal_name": 200, "street": 200, "address_line2": 200, "postal_code": 20, "city": 100}
-_REQUIRED = ("legal_name", "street", "postal_code", "city", "country")
 
 
 # ---------------------------------------------------------------- validation
 
 
-def clean_org_profile(values: dict[str, Any]) -> dict[str, str]:
-    """Validate a new org's billing profile; returns the cleaned values or raises InvalidInput with every error.
-
-    The same rules as `update_billing_profile`: required address fields,
-    lengths, a supported country, EUR or CHF, German or English, and a VAT ID
-    valid for the country (stored in compact form).
-    """
-    errors: dict[str, str] = {}
-    cleaned: dict[str, str] = {}
-    for field in PROFILE_FIELDS:
-        value = values.get(field, "")
-        value = "" if value is None else value
-        if not isinstance(value, str):
-            errors[field] = _("Enter text.")
-            continue
-        cleaned[field] = value.strip()
-    for field in _REQUIRED:
-        if field not in errors and not cleaned.get(field):
-            errors[field] = _("This field is required.")
-    for field, limit in _MAX_LENGTHS.items():
-        if field not in errors and len(cleaned.get(field, "")) > limit:
-            errors[field] = _("Use at most %(max)d characters.") % {"max": limit}
-    country = cleaned.get("country", "").upper()
-    cleaned["country"] = country
-    if "country" not in errors and not is_supported_country(country):
-        errors["country"] = _("Choose a country from the list.")
-    cleaned["currency"] = cleaned.get("currency", "").upper() or Currency.EUR
-    if cleaned["currency"] not in Currency.values:
-        errors["currency"] = _("Choose EUR or CHF.")
-    cleaned["language"] = cleaned.get("language") or Language.DE
-    if cleaned["language"] not in Language.values:
-        errors["language"] = _("Choose German or English.")
-    email = cleaned.get("billing_email", "").lower()
-    cleaned["billing_email"] = email
-    if email and "billing_email" not in errors:
-        try:
-            validate_email(email)
-        except ValidationError:
-            errors["billing_email"] = _("Enter a valid email address, e.g. name@example.com.")
-    if "vat_id" not in errors and "country" not in errors:
-        try:
-            cleaned["vat_id"] = normalize_vat_id(cleaned.get("vat_id", ""), country)
-        except InvalidInput as error:
-            errors["vat_id"] = str(error.fields.get("vat_id", error.message))
-    if errors:
-        raise InvalidInput(_("Please correct the marked fields."), fields=dict(errors))
-    return cleaned
+def clean_org_profile(values: dict[str, Any]) -> dict[str, Any]:
+    """Validate a new org's billing profile with the same rules as `update_billing_profile`."""
+    return accounts_services.clean_billing_profile(values, current=None)
 
 
 def clean_org_terms(values: dict[str, Any]) -> dict[str, Any]:
