@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "konto.core",
     "konto.accounts",
     "konto.catalog",
+    "konto.contracts",
     "konto.portal",
     "konto.backoffice",
     "konto.api",

@@ -7,9 +7,9 @@ from typing import Any
 from django.contrib.auth.backends import ModelBackend
 from django.http import HttpRequest
 
-from konto.accounts import services
 from konto.accounts.actors import client_ip
 from konto.accounts.models import User
+from konto.accounts.services.login import clear_login_failures, login_lock_remaining, record_login_failure
 
 
 class ThrottledEmailBackend(ModelBackend):
@@ -30,13 +30,13 @@ class ThrottledEmailBackend(ModelBackend):
         if not email:
             return None
         ip_address = client_ip(request) if request is not None else None
-        if services.login_lock_remaining(email=email, ip_address=ip_address) > 0:
+        if login_lock_remaining(email=email, ip_address=ip_address) > 0:
             return None
         user = User.objects.filter(email=email).first()
         if user is not None and user.check_password(password) and self.user_can_authenticate(user):
-            services.clear_login_failures(email=email, ip_address=ip_address)
+            clear_login_failures(email=email, ip_address=ip_address)
             return user
         if user is None:
             User().set_password(password)  # same cost as a real check: no timing hint that the email is unknown
-        services.record_login_failure(email=email, ip_address=ip_address)
+        record_login_failure(email=email, ip_address=ip_address)
         return None

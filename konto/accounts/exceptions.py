@@ -1,6 +1,5 @@
 """Errors refused by account services, each with a stable code."""
 
-# ruff: noqa: N818 - error names state the refusal (NotFound, LicenseLimitReached), as the API codes do
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from konto.accounts.permissions import (
     effective_permissions,
 )
 from konto.accounts.selectors import active_token_for
-from konto.accounts.services import touch_api_token
+from konto.accounts.services.tokens import touch_api_token
 from konto.core.exceptions import PermissionDenied
 
 # Longer values cannot be a token; they are refused before any hashing or query.

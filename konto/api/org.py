@@ -9,7 +9,7 @@ from ninja import Router
 
 from konto.accounts.actors import actor_from_request
 from konto.accounts.permissions import MANAGE_BILLING_CONTACTS
-from konto.accounts.services import update_billing_profile
+from konto.accounts.services.billing_profile import update_billing_profile
 from konto.api.auth import org_of, require_permission
 from konto.api.schemas import OrgOut, OrgPatch
 from konto.core.exceptions import KontoError

@@ -2,7 +2,8 @@
 
 Each function that changes an org is one durable transaction that locks the
 org row and writes an audit event. Billing-profile changes of an existing org
-go through `accounts.services.update_billing_profile`, like in My Account.
+go through `accounts.services.billing_profile.update_billing_profile`, like in
+My Account.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from konto.accounts import services as accounts_services
 from konto.accounts.models import LicensePool, LicenseType, Org, Segment, User
+from konto.accounts.services.billing_profile import BILLING_PROFILE_FIELDS, clean_billing_profile
 from konto.backoffice.roles import GROUP_NAMES, sync_staff_groups
 from konto.core.audit import Actor, record_event
 from konto.core.editions import Edition
 from konto.core.exceptions import InvalidInput
 
-PROFILE_FIELDS = accounts_services.BILLING_PROFILE_FIELDS
+PROFILE_FIELDS = BILLING_PROFILE_FIELDS
 TERMS_FIELDS = ("segment", "edition", "status", "account_executive")
 
 
@@ -30,7 +31,7 @@ TERMS_FIELDS = ("segment", "edition", "status", "account_executive")
 
 def clean_org_profile(values: dict[str, Any]) -> dict[str, Any]:
     """Validate a new org's billing profile with the same rules as `update_billing_profile`."""
-    return accounts_services.clean_billing_profile(values, current=None)
+    return clean_billing_profile(values, current=None)
 
 
 def clean_org_terms(values: dict[str, Any]) -> dict[str, Any]:

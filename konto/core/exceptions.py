@@ -1,6 +1,5 @@
 """Konto's one error vocabulary: a translated message plus a stable code."""
 
-# ruff: noqa: N818 - error names state the refusal (NotFound, LicenseLimitReached), as the API codes do
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from django.db import connection
 
 from konto.accounts.exceptions import LastSystemAdministrator, LicenseLimitReached
 from konto.accounts.models import Invitation, LicenseType, User
-from konto.accounts.services import InviteResult, deactivate_user, give_billing_access
+from konto.accounts.services.users import InviteResult, deactivate_user, give_billing_access
 from konto.accounts.testing import make_admin, make_org, make_user
 from konto.core.audit import Actor
 

@@ -14,14 +14,8 @@ from django.utils import translation
 
 from konto.accounts.exceptions import InvalidInput, InvitationInvalid
 from konto.accounts.models import Invitation, User
-from konto.accounts.services import (
-    accept_invitation,
-    deactivate_user,
-    give_billing_access,
-    pending_invitation,
-    reactivate_user,
-    resend_invitation,
-)
+from konto.accounts.services.invitations import accept_invitation, pending_invitation
+from konto.accounts.services.users import deactivate_user, give_billing_access, reactivate_user, resend_invitation
 from konto.core.audit import Actor
 from konto.core.models import AuditEvent
 

@@ -11,7 +11,7 @@ from django.utils import translation
 from konto.accounts.exceptions import InvalidInput, LicenseLimitReached
 from konto.accounts.models import Invitation, LicensePool, LicenseType, Org, PermissionSet, Profile, User
 from konto.accounts.selectors import LicenseUsage, license_usage
-from konto.accounts.services import (
+from konto.accounts.services.users import (
     change_user_access,
     deactivate_user,
     give_billing_access,

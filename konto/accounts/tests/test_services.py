@@ -22,17 +22,16 @@ from konto.accounts.exceptions import (
 from konto.accounts.models import ApiToken, Invitation, LicensePool, Org, PermissionSet, Profile, User
 from konto.accounts.permissions import effective_permissions
 from konto.accounts.selectors import active_token_for
-from konto.accounts.services import (
+from konto.accounts.services.billing_profile import update_billing_profile
+from konto.accounts.services.tokens import create_api_token, revoke_api_token
+from konto.accounts.services.users import (
     change_user_access,
-    create_api_token,
     deactivate_user,
     give_billing_access,
     invite_user,
     reactivate_user,
     resend_invitation,
-    revoke_api_token,
     set_user_language,
-    update_billing_profile,
 )
 from konto.accounts.testing import make_admin, make_user
 from konto.core.audit import Actor

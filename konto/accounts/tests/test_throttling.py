@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from django.test import RequestFactory
 
 from konto.accounts.models import LoginFailure, User
-from konto.accounts.services import login_lock_remaining
+from konto.accounts.services.login import login_lock_remaining
 from konto.accounts.testing import PASSWORD
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

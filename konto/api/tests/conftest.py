@@ -10,8 +10,8 @@ import pytest
 from django.test import Client
 from django.utils import translation
 
-from konto.accounts import services
 from konto.accounts.models import User
+from konto.accounts.services.tokens import create_api_token
 from konto.core.audit import Actor
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ TITLES = {
 
 def create_token(user: User, name: str = "Test token") -> str:
     assert user.org is not None
-    _, secret = services.create_api_token(org=user.org, user=user, actor=Actor.system("test"), name=name)
+    _, secret = create_api_token(org=user.org, user=user, actor=Actor.system("test"), name=name)
     return secret
 
 

@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 from django.utils import translation
 
-from konto.accounts import services
 from konto.accounts.models import ApiToken, Org, User
 from konto.accounts.permissions import REGISTRY
+from konto.accounts.services.tokens import revoke_api_token
+from konto.accounts.services.users import deactivate_user
 from konto.accounts.testing import make_user
 from konto.api.tests.conftest import NOW, ApiClient, create_token, german, problem
 from konto.core.audit import Actor
@@ -71,7 +72,7 @@ def test_revoked_token_is_refused_with_401(admin: User, admin_api: ApiClient) ->
     # given
     token = ApiToken.objects.get(user=admin)
     assert admin.org is not None
-    services.revoke_api_token(org=admin.org, actor=Actor.system("test"), public_id=token.public_id)
+    revoke_api_token(org=admin.org, actor=Actor.system("test"), public_id=token.public_id)
     # when
     response = admin_api.get("/me")
     # then
@@ -82,7 +83,7 @@ def test_token_of_a_user_deactivated_by_an_admin_is_refused_with_401(
     org: Org, admin: User, billing_user: User, billing_api: ApiClient
 ) -> None:
     # given
-    services.deactivate_user(org=org, actor=Actor(user_id=admin.pk, email=admin.email), user=billing_user)
+    deactivate_user(org=org, actor=Actor(user_id=admin.pk, email=admin.email), user=billing_user)
     # when
     response = billing_api.get("/me")
     # then

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from konto.accounts import services
 from konto.accounts.models import Org, User
+from konto.accounts.services.users import deactivate_user
 from konto.accounts.testing import make_user
 from konto.api.pagination import encode_cursor
 from konto.api.tests.conftest import NOW, ApiClient, german, problem
@@ -61,7 +61,7 @@ def test_list_users_is_newest_first_with_each_users_access(org: Org, admin: User
     )
     clock.shift(timedelta(days=1))
     sales = make_user(org, "sales@test.example", full_name="Sven Sales")
-    services.deactivate_user(org=org, actor=Actor(user_id=admin.pk, email=admin.email), user=sales)
+    deactivate_user(org=org, actor=Actor(user_id=admin.pk, email=admin.email), user=sales)
     # when
     response = admin_api.get("/users")
     # then

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from konto.accounts.models import LicensePool, Org, PermissionSet, User, Vendor
-from konto.accounts.services import create_api_token
+from konto.accounts.services.tokens import create_api_token
 from konto.accounts.testing import make_admin
 from konto.backoffice.tests.conftest import make_staff
 from konto.backoffice.tests.forms import admin_form_data

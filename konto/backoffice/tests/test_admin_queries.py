@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from konto.accounts.models import Org
-from konto.accounts.services import create_api_token
+from konto.accounts.services.tokens import create_api_token
 from konto.accounts.testing import make_admin, make_billing_user, make_org, make_user
 from konto.catalog.models import PriceBook, PriceBookEntry, Product
 from konto.core.audit import Actor

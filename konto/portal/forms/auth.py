@@ -14,9 +14,9 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from konto.accounts import services
 from konto.accounts.actors import client_ip
 from konto.accounts.models import User
+from konto.accounts.services.login import login_lock_remaining
 
 
 def lockout_message(seconds: int) -> str:
@@ -56,13 +56,13 @@ class LoginForm(forms.Form):
             return cleaned_data
         email = email.strip().lower()
         ip_address = client_ip(self.request) if self.request is not None else None
-        remaining = services.login_lock_remaining(email=email, ip_address=ip_address)
+        remaining = login_lock_remaining(email=email, ip_address=ip_address)
         if remaining > 0:
             raise forms.ValidationError(lockout_message(remaining), code="login_locked")
         user = authenticate(self.request, email=email, password=password)
         if not isinstance(user, User):
             # The failure just recorded may be the one that locks the pair: say so at once.
-            remaining = services.login_lock_remaining(email=email, ip_address=ip_address)
+            remaining = login_lock_remaining(email=email, ip_address=ip_address)
             if remaining > 0:
                 raise forms.ValidationError(lockout_message(remaining), code="login_locked")
             raise forms.ValidationError(_("Email or password is wrong."), code="invalid_login")

@@ -12,8 +12,8 @@ from django.contrib.auth import SESSION_KEY
 from django.core import mail
 from django.test import Client
 
-from konto.accounts import services
 from konto.accounts.models import Invitation, LicenseType, LoginFailure, Org, Profile, User
+from konto.accounts.services.users import deactivate_user, invite_user, resend_invitation
 from konto.accounts.testing import PASSWORD, make_user
 from konto.core.audit import Actor
 
@@ -54,7 +54,7 @@ def invitation_path(message: mail.EmailMessage) -> str:
 def invite(org: Org, inviter: User, email: str, capture) -> tuple[User, str]:
     """Invite a Standard User the way the users page does; returns the user and the link's path."""
     with capture(execute=True):
-        user = services.invite_user(
+        user = invite_user(
             org=org,
             actor=Actor(user_id=inviter.pk, email=inviter.email),
             full_name="Nina Neu",
@@ -469,7 +469,7 @@ def test_invitation_expires_after_72_hours(client, org, admin, django_capture_on
 def test_resending_an_invitation_revokes_the_earlier_link(client, org, admin, django_capture_on_commit_callbacks):
     user, old_path = invite(org, admin, "nina@test.example", django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks(execute=True):
-        services.resend_invitation(org=org, actor=Actor(user_id=admin.pk, email=admin.email), user=user)
+        resend_invitation(org=org, actor=Actor(user_id=admin.pk, email=admin.email), user=user)
     new_path = invitation_path(mail.outbox[-1])
 
     old = client.post(old_path, {"password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD})
@@ -515,7 +515,7 @@ def test_invitation_refuses_a_bad_password_and_stays_usable(
 
 def test_invitation_of_a_deactivated_user_is_refused(client, org, admin, django_capture_on_commit_callbacks):
     user, path = invite(org, admin, "nina@test.example", django_capture_on_commit_callbacks)
-    services.deactivate_user(org=org, actor=Actor(user_id=admin.pk, email=admin.email), user=user)
+    deactivate_user(org=org, actor=Actor(user_id=admin.pk, email=admin.email), user=user)
 
     response = client.post(path, {"password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD})
 

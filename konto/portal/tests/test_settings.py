@@ -12,7 +12,8 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from konto.accounts.models import ApiToken, Org, PermissionSet, User
-from konto.accounts.services import BILLING_PROFILE_FIELDS, create_api_token
+from konto.accounts.services.billing_profile import BILLING_PROFILE_FIELDS
+from konto.accounts.services.tokens import create_api_token
 from konto.accounts.testing import make_user
 from konto.core.audit import Actor
 from konto.core.models import AuditEvent

@@ -12,8 +12,8 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from konto.accounts import services
 from konto.accounts.models import Invitation, LicenseType, PermissionSetAssignment, Profile, User
+from konto.accounts.services.users import deactivate_user, give_billing_access
 from konto.accounts.testing import make_billing_user, make_user
 from konto.core.audit import Actor
 from konto.core.models import AuditEvent
@@ -622,9 +622,9 @@ def test_user_forms_need_the_csrf_token(org, admin, standard_user):
 
 def test_billing_access_reactivates_a_deactivated_user_of_the_org(org, admin, standard_user):
     actor = Actor(user_id=admin.pk, email=admin.email)
-    services.deactivate_user(org=org, actor=actor, user=standard_user)
+    deactivate_user(org=org, actor=actor, user=standard_user)
 
-    result = services.give_billing_access(org=org, actor=actor, full_name="Sven", email="sales@test.example")
+    result = give_billing_access(org=org, actor=actor, full_name="Sven", email="sales@test.example")
 
     assert result.created is False
     assert user_state(standard_user) == (

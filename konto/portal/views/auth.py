@@ -18,9 +18,10 @@ from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 
-from konto.accounts import services
 from konto.accounts.exceptions import InvitationInvalid
 from konto.accounts.models import Invitation, User
+from konto.accounts.services.invitations import accept_invitation, pending_invitation
+from konto.accounts.services.users import set_user_language
 from konto.core.exceptions import KontoError
 from konto.portal.forms.auth import InvitationAcceptForm, LoginForm, PasswordResetRequestForm
 from konto.portal.forms.users import add_service_error
@@ -103,21 +104,21 @@ class InvitationAcceptView(View):
 
     def get(self, request: HttpRequest, token: str) -> HttpResponse:
         try:
-            invitation = services.pending_invitation(token)
+            invitation = pending_invitation(token)
         except InvitationInvalid as error:
             return self._invalid(request, error)
         return self._render(request, invitation, InvitationAcceptForm())
 
     def post(self, request: HttpRequest, token: str) -> HttpResponse:
         try:
-            invitation = services.pending_invitation(token)
+            invitation = pending_invitation(token)
         except InvitationInvalid as error:
             return self._invalid(request, error)
         form = InvitationAcceptForm(request.POST)
         if not form.is_valid():
             return self._render(request, invitation, form)
         try:
-            user = services.accept_invitation(token=token, password=form.cleaned_data["password"])
+            user = accept_invitation(token=token, password=form.cleaned_data["password"])
         except InvitationInvalid as error:
             return self._invalid(request, error)
         except KontoError as error:
@@ -159,5 +160,5 @@ class LanguageSetView(View):
             samesite=settings.LANGUAGE_COOKIE_SAMESITE,
         )
         if isinstance(request.user, User) and request.user.is_authenticated:
-            services.set_user_language(user=request.user, language=language)
+            set_user_language(user=request.user, language=language)
         return response

@@ -12,12 +12,13 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.views import View
 
-from konto.accounts import services
 from konto.accounts.actors import actor_from_request
 from konto.accounts.exceptions import InvalidInput, NotFound
 from konto.accounts.models import User
 from konto.accounts.permissions import MANAGE_BILLING, MANAGE_BILLING_CONTACTS
 from konto.accounts.selectors import org_api_tokens
+from konto.accounts.services.billing_profile import update_billing_profile
+from konto.accounts.services.tokens import create_api_token, revoke_api_token
 from konto.portal.access import MyAccountMixin
 from konto.portal.forms.settings import ApiTokenCreateForm, BillingProfileForm, vat_id_help_by_country
 
@@ -66,7 +67,7 @@ class BillingProfileEditView(SettingsMixin, View):
         if not form.is_valid():
             return self.render_form(form)
         try:
-            services.update_billing_profile(org=self.org, actor=actor_from_request(request), changes=form.changes())
+            update_billing_profile(org=self.org, actor=actor_from_request(request), changes=form.changes())
         except InvalidInput as error:
             show_field_errors(form, error)
             return self.render_form(form)
@@ -94,7 +95,7 @@ class ApiTokenListView(SettingsMixin, View):
             return self.render_list(form)
         user = cast(User, request.user)  # MyAccountMixin let only org users through
         try:
-            token, secret = services.create_api_token(
+            token, secret = create_api_token(
                 org=self.org, user=user, actor=actor_from_request(request), name=form.cleaned_data["name"]
             )
         except InvalidInput as error:
@@ -118,7 +119,7 @@ class ApiTokenRevokeView(SettingsMixin, View):
 
     def post(self, request: HttpRequest, public_id: str) -> HttpResponse:
         try:
-            token = services.revoke_api_token(org=self.org, actor=actor_from_request(request), public_id=public_id)
+            token = revoke_api_token(org=self.org, actor=actor_from_request(request), public_id=public_id)
         except NotFound:
             raise Http404(_("API token not found.")) from None
         messages.success(request, _("The API token “%(name)s” has been revoked.") % {"name": token.name})

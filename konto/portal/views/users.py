@@ -12,11 +12,19 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views import View
 
-from konto.accounts import selectors, services
+from konto.accounts import selectors
 from konto.accounts.actors import actor_from_request
 from konto.accounts.exceptions import NotFound
 from konto.accounts.models import LicenseType, User
 from konto.accounts.permissions import MANAGE_USERS
+from konto.accounts.services.users import (
+    change_user_access,
+    deactivate_user,
+    give_billing_access,
+    invite_user,
+    reactivate_user,
+    resend_invitation,
+)
 from konto.core.audit import Actor
 from konto.core.exceptions import KontoError
 from konto.portal.access import MyAccountMixin
@@ -69,7 +77,7 @@ class UserInviteView(UserAdminMixin, View):
         if form.is_valid():
             data = form.cleaned_data
             try:
-                user = services.invite_user(
+                user = invite_user(
                     org=self.org,
                     actor=actor_from_request(request),
                     full_name=data["full_name"],
@@ -106,7 +114,7 @@ class BillingAccessGiveView(UserAdminMixin, View):
         form = BillingAccessForm(request.POST)
         if form.is_valid():
             try:
-                result = services.give_billing_access(
+                result = give_billing_access(
                     org=self.org,
                     actor=actor_from_request(request),
                     full_name=form.cleaned_data["full_name"],
@@ -151,7 +159,7 @@ class UserDetailView(UserAdminMixin, View):
         form = UserAccessForm(request.POST)
         if form.is_valid():
             try:
-                services.change_user_access(
+                change_user_access(
                     org=self.org,
                     actor=actor_from_request(request),
                     user=org_user,
@@ -197,19 +205,19 @@ class UserActionView(UserAdminMixin, View):
 
 class UserDeactivateView(UserActionView):
     def perform(self, org_user: User, actor: Actor) -> str:
-        services.deactivate_user(org=self.org, actor=actor, user=org_user)
+        deactivate_user(org=self.org, actor=actor, user=org_user)
         return _("%(name)s has been deactivated. The license is free again.") % {"name": org_user.full_name}
 
 
 class UserReactivateView(UserActionView):
     def perform(self, org_user: User, actor: Actor) -> str:
-        services.reactivate_user(org=self.org, actor=actor, user=org_user)
+        reactivate_user(org=self.org, actor=actor, user=org_user)
         return _("%(name)s has been reactivated.") % {"name": org_user.full_name}
 
 
 class UserInvitationResendView(UserActionView):
     def perform(self, org_user: User, actor: Actor) -> str:
-        services.resend_invitation(org=self.org, actor=actor, user=org_user)
+        resend_invitation(org=self.org, actor=actor, user=org_user)
         return _("A new invitation has been sent to %(email)s. Earlier links no longer work.") % {
             "email": org_user.email
         }

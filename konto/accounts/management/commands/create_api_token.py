@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from konto.accounts.models import User
 from konto.accounts.permissions import has_any_billing_permission
-from konto.accounts.services import create_api_token
+from konto.accounts.services.tokens import create_api_token
 from konto.core.audit import Actor
 from konto.core.exceptions import KontoError
 

@@ -1,0 +1,1 @@
+"""Contracts, contract lines, charges and orders: what an org has bought and buys."""

@@ -1,0 +1,1 @@
+"""Contract use cases: pricing previews, placing orders, creating contracts."""
