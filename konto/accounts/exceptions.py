@@ -1,6 +1,5 @@
 """Errors refused by account services, each with a stable code."""
 
-
 from __future__ import annotations
 
 from konto.core.exceptions import Conflict, InvalidInput, KontoError, NotFound, PermissionDenied

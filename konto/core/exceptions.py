@@ -1,6 +1,5 @@
 """Konto's one error vocabulary: a translated message plus a stable code."""
 
-
 from __future__ import annotations
 
 from typing import Any

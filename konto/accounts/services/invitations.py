@@ -59,7 +59,8 @@ def _send_invitation_email(*, user_id: int, token: str, invited_by_name: str, bi
 
 
 def _send_invitation_after_commit(user: User, token: str, actor: Actor, *, billing_only: bool) -> None:
-    user_id, name = user.pk, actor.email
+    inviter = User.objects.filter(pk=actor.user_id).only("full_name").first() if actor.user_id else None
+    user_id, name = user.pk, (inviter.full_name if inviter else actor.email)
     transaction.on_commit(
         lambda: _send_invitation_email(user_id=user_id, token=token, invited_by_name=name, billing_only=billing_only)
     )

@@ -10,6 +10,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views import View
 
 from konto.accounts import selectors
@@ -90,10 +91,15 @@ class UserInviteView(UserAdminMixin, View):
             except KontoError as error:
                 add_service_error(form, error)
             else:
+                hours = settings.KONTO_INVITATION_TTL_SECONDS // 3600
                 messages.success(
                     request,
-                    _("Invitation sent to %(email)s. The link is valid for %(hours)d hours.")
-                    % {"email": user.email, "hours": settings.KONTO_INVITATION_TTL_SECONDS // 3600},
+                    ngettext(
+                        "Invitation sent to %(email)s. The link is valid for %(hours)d hour.",
+                        "Invitation sent to %(email)s. The link is valid for %(hours)d hours.",
+                        hours,
+                    )
+                    % {"email": user.email, "hours": hours},
                 )
                 return redirect("portal:users")
         return self._render(request, form)
