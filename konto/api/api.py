@@ -19,7 +19,7 @@ from ninja.errors import ValidationError, ValidationErrorContext
 from ninja.openapi.schema import OpenAPISchema
 from ninja.operation import Operation
 
-from konto.api import licenses, me, org, products, users
+from konto.api import contracts, licenses, me, orders, org, products, users
 from konto.api.auth import BearerToken
 from konto.api.errors import (
     BODY_NOT_OBJECT,
@@ -154,3 +154,5 @@ api.add_router("", org.router)
 api.add_router("", users.router)
 api.add_router("", licenses.router)
 api.add_router("", products.router)
+api.add_router("", contracts.router)
+api.add_router("", orders.router)

@@ -7,7 +7,8 @@ with 2 to 4 decimals, never a float. Text fields that are not set are null.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 
@@ -19,7 +20,9 @@ from konto.accounts.models import Org, PermissionSet, Profile, User
 from konto.accounts.permissions import effective_permissions
 from konto.accounts.selectors import LicenseUsage
 from konto.catalog.selectors import OrgProduct
-from konto.core.money import UNIT_PRICE_QUANTUM
+from konto.contracts.models import Contract, Order
+from konto.contracts.selectors import current_period, next_billing_date, notice_deadline
+from konto.core.money import UNIT_PRICE_QUANTUM, round_money
 
 MONEY_PATTERN = r"^-?\d+\.\d{2,4}$"
 PUBLIC_ID = re.compile(r"[a-z]{2,8}_[0-9a-z]{1,24}")
@@ -282,3 +285,304 @@ class ProductOut(Schema):
 
 class ProductList(Schema):
     items: list[ProductOut]
+
+
+# ---------------------------------------------------------------- contracts
+
+
+def money_string(amount: Decimal) -> str:
+    """A line amount or total, rounded half-up to the minor unit: 50 → "50.00"."""
+    return f"{round_money(amount):f}"
+
+
+class BillingPeriodOut(Schema):
+    start: date
+    end: date = Field(description="Exclusive: the first day of the next billing period.")
+
+
+class ContractLineOut(Schema):
+    id: str = Field(description="Public id, `cln_…`.")
+    product: str = Field(description="Product code.")
+    name: str = Field(description="Product name in the request's language.")
+    quantity: int
+    unit_price: str = Field(pattern=MONEY_PATTERN, description="Net per unit and billing period, frozen when bought.")
+    period_amount: str = Field(
+        pattern=MONEY_PATTERN, description="Net per billing period: unit price × quantity, rounded half-up."
+    )
+    start_date: date
+    end_date: date = Field(description="Exclusive; the contract's end (lines are co-termed).")
+    order: str | None = Field(description="Public id of the order that added the line (`ord_…`); null for the start.")
+
+
+class ContractSummaryOut(Schema):
+    id: str = Field(description="Public id, `ctr_…`.")
+    number: str = Field(description="Contract number, e.g. `V-2026-001`.")
+    start_date: date
+    end_date: date = Field(description="Exclusive: the first day no longer covered.")
+    billing_frequency: str = Field(description="`monthly`, `quarterly` or `annual`.")
+    currency: str = Field(description="`EUR` or `CHF`.")
+    payment_terms_days: int
+    payment_method_kind: str = Field(description="`card`, `sepa_debit` or `bank_transfer`.")
+    auto_renew: bool
+    notice_period_days: int
+    notice_deadline: date = Field(description="Last day to change the renewal or cancel: end − notice period.")
+    po_number: str | None
+    buyer_reference: str | None = Field(description="Leitweg-ID of German public-sector buyers.")
+    status: str = Field(description="`active`, `expired` or `cancelled`.")
+    current_billing_period: BillingPeriodOut | None = Field(
+        description="The billing period containing today (cut at the contract end); null outside the term."
+    )
+    next_billing_date: date | None = Field(description="Start of the next billing period within the term, or null.")
+
+    @classmethod
+    def fields_of(cls, contract: Contract, *, today: date) -> dict[str, Any]:
+        period = current_period(contract, today)
+        return {
+            "id": contract.public_id,
+            "number": contract.number,
+            "start_date": contract.start_date,
+            "end_date": contract.end_date,
+            "billing_frequency": contract.billing_frequency,
+            "currency": contract.currency,
+            "payment_terms_days": contract.payment_terms_days,
+            "payment_method_kind": contract.payment_method_kind,
+            "auto_renew": contract.auto_renew,
+            "notice_period_days": contract.notice_period_days,
+            "notice_deadline": notice_deadline(contract),
+            "po_number": _or_none(contract.po_number),
+            "buyer_reference": _or_none(contract.buyer_reference),
+            "status": contract.status,
+            "current_billing_period": BillingPeriodOut(start=period.start, end=period.end) if period else None,
+            "next_billing_date": next_billing_date(contract, today),
+        }
+
+    @classmethod
+    def of(cls, contract: Contract, *, today: date) -> ContractSummaryOut:
+        return cls(**cls.fields_of(contract, today=today))
+
+
+class ContractOut(ContractSummaryOut):
+    lines: list[ContractLineOut] = Field(description="Every line ever added, oldest first; lines are never edited.")
+
+    @classmethod
+    def with_lines(cls, contract: Contract, *, today: date, order_ids: Mapping[int, str]) -> ContractOut:
+        """A contract from `get_contract` (lines and products loaded); `order_ids` maps order pk → public id."""
+        return cls(
+            **cls.fields_of(contract, today=today),
+            lines=[
+                ContractLineOut(
+                    id=line.public_id,
+                    product=line.product.code,
+                    name=line.product.name,
+                    quantity=line.quantity,
+                    unit_price=decimal_string(line.unit_price),
+                    period_amount=money_string(line.unit_price * line.quantity),
+                    start_date=line.start_date,
+                    end_date=line.end_date,
+                    order=order_ids.get(line.order_id) if line.order_id else None,
+                )
+                for line in contract.lines.all()
+            ],
+        )
+
+
+class ContractPage(Schema):
+    items: list[ContractSummaryOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+# ---------------------------------------------------------------- orders
+
+
+class OrderIn(BaseModel):
+    """An order or its preview: products and quantities to add to a contract."""
+
+    # Types of `contract`, `po_number` and `preview_fingerprint` are checked here. `lines` takes any
+    # JSON: konto.api.orders checks its shape and the pricing service its values, so their codes
+    # (`invalid_quantity`, `unknown_product`, …) reach the client with fields named `lines[0].quantity`.
+    model_config = ConfigDict(extra="forbid")
+
+    contract: Text | None = Field(
+        None, description="Public id `ctr_…`; may be left out when the org has exactly one active contract."
+    )
+    lines: Any = Field(
+        json_schema_extra={
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 20,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["product", "quantity"],
+                "properties": {
+                    "product": {"type": "string", "description": "Product code, e.g. `essentials`."},
+                    "quantity": {"type": "integer", "minimum": 1, "maximum": 1000},
+                },
+            },
+        },
+        description="1 to 20 lines, each product once.",
+    )
+    po_number: Text | None = Field(None, description="Up to 35 characters; printed on the invoices of this order.")
+    preview_fingerprint: Text | None = Field(
+        None,
+        description="The `fingerprint` of the preview the customer saw; if prices or the contract changed "
+        "since, the order is refused with 409 `price_changed` and the new preview.",
+    )
+
+
+class PreviewTaxOut(Schema):
+    category: str = Field(description="EN 16931 VAT category: `S`, `AE`, `O`, `E` or `Z`.")
+    rate: str = Field(description="Percent, e.g. `19.00`.")
+    net_amount: str = Field(pattern=MONEY_PATTERN)
+    tax_amount: str = Field(pattern=MONEY_PATTERN)
+
+
+class PreviewTotalsOut(Schema):
+    net_amount: str = Field(pattern=MONEY_PATTERN)
+    tax_amount: str = Field(pattern=MONEY_PATTERN)
+    gross_amount: str = Field(pattern=MONEY_PATTERN)
+    tax: list[PreviewTaxOut] = Field(description="VAT per category and rate, on the sum of the nets of that rate.")
+
+
+class PreviewLineOut(Schema):
+    product: str = Field(description="Product code.")
+    quantity: int
+    unit_price: str = Field(pattern=MONEY_PATTERN, description="Net per unit and billing period.")
+    period_start: date = Field(description="The current billing period, in which today's charge falls.")
+    period_end: date = Field(description="Exclusive.")
+    service_start: date = Field(description="The order date: the first day charged.")
+    service_end: date = Field(description="Exclusive end of the charged days: the period end, or the contract end.")
+    days_charged: int = Field(description="Days from the order date to the end of the current period.")
+    days_in_period: int
+    prorated_net_amount: str = Field(
+        pattern=MONEY_PATTERN,
+        description="Charged today: unit price × quantity × days charged / days in period, rounded half-up.",
+    )
+    next_period_net_amount: str = Field(
+        pattern=MONEY_PATTERN, description="On the next regular invoice; 0.00 when the term ends first."
+    )
+    renewal_unit_price: str = Field(pattern=MONEY_PATTERN)
+    renewal_net_amount: str = Field(pattern=MONEY_PATTERN, description="Per billing period after the renewal.")
+    tax_category: str = Field(description="EN 16931 VAT category of the line.")
+    tax_rate: str = Field(description="Percent, e.g. `19.00`.")
+
+
+class OrderPreviewOut(Schema):
+    contract: str = Field(description="Public id of the contract, `ctr_…`.")
+    ordered_on: date = Field(description="The org-local date prices and proration refer to.")
+    currency: str
+    lines: list[PreviewLineOut]
+    today: PreviewTotalsOut = Field(description="Charged for the current billing period on confirmation.")
+    next_invoice_on: date | None = Field(description="Date of the next regular invoice; null when the term ends first.")
+    next_invoice: PreviewTotalsOut = Field(description="What these lines add to the next regular invoice.")
+    renewal_on: date = Field(description="The contract end, when the renewal starts.")
+    renewal: PreviewTotalsOut = Field(description="What these lines cost per billing period after the renewal.")
+    fingerprint: str = Field(description="Send as `preview_fingerprint` with the order to refuse changed prices.")
+
+
+def preview_json(preview: Mapping[str, Any]) -> dict[str, Any]:
+    """A preview as `OrderPreview.as_json()` made (or stored), with unit prices as 2 to 4 decimals."""
+    lines = [
+        {
+            **line,
+            "unit_price": decimal_string(Decimal(line["unit_price"])),
+            "renewal_unit_price": decimal_string(Decimal(line["renewal_unit_price"])),
+        }
+        for line in preview["lines"]
+    ]
+    return {**preview, "lines": lines}
+
+
+class OrderLineOut(Schema):
+    product: str = Field(description="Product code.")
+    name: str = Field(description="Product name in the request's language.")
+    quantity: int
+    unit_price: str = Field(pattern=MONEY_PATTERN, description="Net per unit and billing period.")
+    period_start: date
+    period_end: date = Field(description="Exclusive.")
+    days_charged: int
+    days_in_period: int
+    prorated_net_amount: str = Field(pattern=MONEY_PATTERN, description="Charged for the current billing period.")
+    tax_category: str
+    tax_rate: str = Field(description="Percent, e.g. `19.00`.")
+
+
+class OrderTotalsOut(Schema):
+    today_net_amount: str = Field(pattern=MONEY_PATTERN, description="Charged for the current billing period.")
+    today_tax_amount: str = Field(pattern=MONEY_PATTERN)
+    today_gross_amount: str = Field(pattern=MONEY_PATTERN)
+    next_invoice_net_amount: str = Field(pattern=MONEY_PATTERN, description="Added to the next regular invoice.")
+    renewal_net_amount: str = Field(pattern=MONEY_PATTERN, description="Per billing period after the renewal.")
+
+
+class OrderSummaryOut(Schema):
+    id: str = Field(description="Public id, `ord_…`.")
+    status: str = Field(description="`draft`, `confirmed`, `fulfilled` or `failed`.")
+    contract: str = Field(description="Public id of the contract, `ctr_…`.")
+    po_number: str | None
+    currency: str
+    ordered_on: date = Field(description="The org-local date prices and proration refer to.")
+    totals: OrderTotalsOut
+    confirmed_at: datetime | None
+    confirmed_by: str | None = Field(description="Email of the user who confirmed it; null if since deleted.")
+    created_at: datetime
+
+    @classmethod
+    def fields_of(cls, order: Order) -> dict[str, Any]:
+        """An order from `org_orders`/`get_order` (contract and confirming user loaded)."""
+        return {
+            "id": order.public_id,
+            "status": order.status,
+            "contract": order.contract.public_id,
+            "po_number": _or_none(order.po_number),
+            "currency": order.currency,
+            "ordered_on": order.ordered_on,
+            "totals": OrderTotalsOut(
+                today_net_amount=money_string(order.today_net_amount),
+                today_tax_amount=money_string(order.today_tax_amount),
+                today_gross_amount=money_string(order.today_gross_amount),
+                next_invoice_net_amount=money_string(order.next_invoice_net_amount),
+                renewal_net_amount=money_string(order.renewal_net_amount),
+            ),
+            "confirmed_at": order.confirmed_at,
+            "confirmed_by": order.confirmed_by.email if order.confirmed_by else None,
+            "created_at": order.created_at,
+        }
+
+    @classmethod
+    def of(cls, order: Order) -> OrderSummaryOut:
+        return cls(**cls.fields_of(order))
+
+
+class OrderOut(OrderSummaryOut):
+    lines: list[OrderLineOut]
+    preview: OrderPreviewOut = Field(description="The priced preview exactly as confirmed.")
+
+    @classmethod
+    def with_lines(cls, order: Order) -> OrderOut:
+        """An order from `get_order` (lines and their products loaded)."""
+        return cls(
+            **cls.fields_of(order),
+            lines=[
+                OrderLineOut(
+                    product=line.product.code,
+                    name=line.product.name,
+                    quantity=line.quantity,
+                    unit_price=decimal_string(line.unit_price),
+                    period_start=line.period_start,
+                    period_end=line.period_end,
+                    days_charged=line.days_charged,
+                    days_in_period=line.days_in_period,
+                    prorated_net_amount=money_string(line.prorated_net_amount),
+                    tax_category=line.tax_category,
+                    tax_rate=f"{line.tax_rate:f}",
+                )
+                for line in sorted(order.lines.all(), key=lambda line: line.pk)
+            ],
+            preview=OrderPreviewOut.model_validate(preview_json(order.preview)),
+        )
+
+
+class OrderPage(Schema):
+    items: list[OrderSummaryOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")

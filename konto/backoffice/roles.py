@@ -45,6 +45,11 @@ _EVERYTHING_VISIBLE = [
     *_model_perms("catalog", "product", "view"),
     *_model_perms("catalog", "pricebook", "view"),
     *_model_perms("catalog", "pricebookentry", "view"),
+    *_model_perms("contracts", "contract", "view"),
+    *_model_perms("contracts", "contractline", "view"),
+    *_model_perms("contracts", "order", "view"),
+    *_model_perms("contracts", "orderline", "view"),
+    *_model_perms("contracts", "charge", "view"),
     *_model_perms("core", "auditevent", "view"),
 ]
 
@@ -76,6 +81,11 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             *_model_perms("catalog", "product", "view"),
             *_model_perms("catalog", "pricebook", "view"),
             *_model_perms("catalog", "pricebookentry", "view"),
+            # What their orgs bought and ordered (quotes and renewals start from it).
+            *_model_perms("contracts", "contract", "view"),
+            *_model_perms("contracts", "contractline", "view"),
+            *_model_perms("contracts", "order", "view"),
+            *_model_perms("contracts", "orderline", "view"),
             "accounts.assign_account_executive",
         ]
     ),

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from konto.portal.views import auth, overview, settings, users
+from konto.portal.views import auth, contracts, overview, products, settings, users
 
 app_name = "portal"
 
@@ -22,6 +22,17 @@ urlpatterns = [
     path("language/", auth.LanguageSetView.as_view(), name="set_language"),
     # My Account
     path("account/", overview.OverviewView.as_view(), name="overview"),
+    path("account/contracts/", contracts.ContractListView.as_view(), name="contracts"),
+    path("account/contracts/<str:public_id>/", contracts.ContractDetailView.as_view(), name="contract_detail"),
+    path(
+        "account/contracts/<str:public_id>/summary.pdf",
+        contracts.ContractSummaryPdfView.as_view(),
+        name="contract_summary_pdf",
+    ),
+    path("account/orders/<str:public_id>/", contracts.OrderDetailView.as_view(), name="order_detail"),
+    path("account/products/", products.ProductListView.as_view(), name="products"),
+    path("account/products/order/preview/", products.OrderPreviewView.as_view(), name="order_preview"),
+    path("account/products/order/confirm/", products.OrderConfirmView.as_view(), name="order_confirm"),
     path("account/users/", users.UserListView.as_view(), name="users"),
     path("account/users/invite/", users.UserInviteView.as_view(), name="user_invite"),
     path("account/users/billing-access/", users.BillingAccessGiveView.as_view(), name="billing_access"),

@@ -24,8 +24,8 @@ from konto.core.audit import Actor
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL (set DATABASE_URL=postgres://…)"),
-    # serialized_rollback restores the standard profiles that the flush after each test removes
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    # The flush after each test is followed by post_migrate, which recreates the standard profiles.
+    pytest.mark.django_db(transaction=True),
 ]
 
 

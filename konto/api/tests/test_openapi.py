@@ -17,6 +17,11 @@ OPERATIONS = {
     "/api/v1/users/{user_id}": {"get"},
     "/api/v1/licenses": {"get"},
     "/api/v1/products": {"get"},
+    "/api/v1/contracts": {"get"},
+    "/api/v1/contracts/{contract_id}": {"get"},
+    "/api/v1/orders/preview": {"post"},
+    "/api/v1/orders": {"get", "post"},
+    "/api/v1/orders/{order_id}": {"get"},
 }
 
 
@@ -67,7 +72,21 @@ def test_every_reference_resolves(document: dict[str, Any]) -> None:
 def test_operation_ids_are_unique(document: dict[str, Any]) -> None:
     ids = [op["operationId"] for methods in document["paths"].values() for op in methods.values()]
     assert sorted(ids) == sorted(set(ids))
-    assert sorted(ids) == ["get_me", "get_org", "get_user", "list_licenses", "list_products", "list_users", "patch_org"]
+    assert sorted(ids) == [
+        "get_contract",
+        "get_me",
+        "get_order",
+        "get_org",
+        "get_user",
+        "list_contracts",
+        "list_licenses",
+        "list_orders",
+        "list_products",
+        "list_users",
+        "patch_org",
+        "place_order",
+        "preview_order",
+    ]
 
 
 def test_document_describes_errors_pagination_and_permissions(document: dict[str, Any]) -> None:

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
 from io import StringIO
 
 import pytest
+import time_machine
 from django.apps import apps
 from django.contrib.auth import authenticate
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from konto.accounts.models import LicenseType, Org, User, Vendor
+from konto.accounts.models import LicensePool, LicenseType, Org, User, Vendor
 from konto.accounts.permissions import effective_permissions, has_any_billing_permission
 from konto.accounts.selectors import license_usage
+from konto.accounts.testing import make_org
+from konto.backoffice.management.commands.seed_demo import _term_containing
+from konto.contracts.models import Charge, Contract
+from konto.core.models import AuditEvent
 from konto.core.vatid import normalize_vat_id
 
 pytestmark = pytest.mark.django_db
@@ -110,7 +117,7 @@ def test_orgs_have_the_demo_terms():
         "CHE-116.281.710 MWST",
     )
     full = {u.license_type: u for u in license_usage(org=tierhilfe)}[LicenseType.FULL]
-    assert (full.total, full.free_seats) == (10, 10)  # donated
+    assert (full.total, full.free_seats) == (10, 0)  # donated: bought at 0.00 on its contract, not free seats
     full = {u.license_type: u for u in license_usage(org=alpenblick)}[LicenseType.FULL]
     assert (full.total, full.assigned) == (40, 11)
     for org in (baeckerei, alpenblick, tierhilfe):
@@ -210,3 +217,105 @@ def test_rerun_keeps_what_people_changed_and_reset_restores_it():
     assert output.startswith("Demo data: 0 records created, ")
     assert authenticate(None, username=admin.email, password="konto-demo") is not None
     assert Org.objects.get(legal_name="Bäckerei Müller GmbH").city == "München"
+
+
+# ---------------------------------------------------------------- contracts
+
+
+def _contract_of(legal_name: str) -> Contract:
+    return Contract.objects.get(org__legal_name=legal_name)
+
+
+def _lines(contract: Contract) -> list[tuple[str, int, Decimal]]:
+    return [(line.product.code, line.quantity, line.unit_price) for line in contract.lines.order_by("id")]
+
+
+def _pool(legal_name: str) -> tuple[int, int]:
+    pool = LicensePool.objects.get(org__legal_name=legal_name, license_type=LicenseType.FULL)
+    return pool.free_seats, pool.purchased_seats
+
+
+@time_machine.travel(date(2026, 11, 27), tick=False)
+def test_demo_orgs_get_their_contracts_from_the_contracts_service(db):
+    _seed()
+
+    baeckerei = _contract_of("Bäckerei Müller GmbH")
+    assert (baeckerei.start_date, baeckerei.end_date, baeckerei.billing_frequency) == (
+        date(2026, 6, 1),
+        date(2027, 6, 1),
+        "monthly",
+    )
+    assert (baeckerei.payment_method_kind, baeckerei.currency, baeckerei.status) == ("card", "EUR", "active")
+    assert _lines(baeckerei) == [("essentials", 5, Decimal("25.0000"))]
+    assert (
+        list(Charge.objects.filter(contract=baeckerei).values_list("net_amount", flat=True)) == [Decimal("125.00")] * 12
+    )
+
+    alpenblick = _contract_of("Alpenblick Software GmbH")
+    assert (alpenblick.start_date, alpenblick.end_date, alpenblick.billing_frequency) == (
+        date(2026, 3, 1),
+        date(2027, 3, 1),
+        "annual",
+    )
+    assert (alpenblick.payment_method_kind, alpenblick.payment_terms_days, alpenblick.po_number) == (
+        "bank_transfer",
+        30,
+        "PO-2026-0815",
+    )
+    assert _lines(alpenblick) == [("enterprise", 40, Decimal("1980.0000")), ("data-storage", 2, Decimal("1500.0000"))]
+    assert sorted(Charge.objects.filter(contract=alpenblick).values_list("net_amount", flat=True)) == [
+        Decimal("3000.00"),
+        Decimal("79200.00"),
+    ]
+
+    tierhilfe = _contract_of("Tierhilfe Zürich")
+    assert (tierhilfe.start_date, tierhilfe.end_date, tierhilfe.billing_frequency, tierhilfe.currency) == (
+        date(2026, 1, 1),
+        date(2027, 1, 1),
+        "annual",
+        "CHF",
+    )
+    assert _lines(tierhilfe) == [("enterprise", 10, Decimal("0.0000"))]
+    assert list(Charge.objects.filter(contract=tierhilfe).values_list("net_amount", flat=True)) == [Decimal("0.00")]
+
+    # The bought seats are exactly what the contract lines sell
+    assert [_pool(name) for name in ("Bäckerei Müller GmbH", "Alpenblick Software GmbH", "Tierhilfe Zürich")] == [
+        (0, 5),
+        (0, 40),
+        (0, 10),
+    ]
+    events = AuditEvent.objects.filter(action="contract.created").order_by("id")
+    assert [(e.actor_email, e.object_id) for e in events] == [
+        ("seed_demo", c.public_id) for c in (baeckerei, alpenblick, tierhilfe)
+    ]
+
+
+@time_machine.travel(date(2026, 11, 27), tick=False)
+def test_rerun_and_reset_add_no_contract_and_no_seats(db):
+    _seed()
+    contracts = list(Contract.objects.values_list("pk", flat=True))
+
+    _seed()
+    _seed("--reset")
+
+    assert list(Contract.objects.values_list("pk", flat=True)) == contracts
+    assert _pool("Bäckerei Müller GmbH") == (0, 5)
+    assert _pool("Alpenblick Software GmbH") == (0, 40)
+
+
+@time_machine.travel(date(2026, 11, 27), tick=False)
+def test_bought_seats_from_before_contracts_existed_are_replaced_by_the_contract(db):
+    # Given a demo database from before contracts: Bäckerei had 5 bought seats set by the seed itself
+    make_org(legal_name="Bäckerei Müller GmbH", vat_id="DE295713867", full_seats=5)
+
+    _seed()
+
+    assert _pool("Bäckerei Müller GmbH") == (0, 5)
+    assert _lines(_contract_of("Bäckerei Müller GmbH")) == [("essentials", 5, Decimal("25.0000"))]
+
+
+def test_demo_terms_move_on_by_whole_years_once_they_would_be_over():
+    assert _term_containing(date(2026, 11, 27), date(2026, 3, 1), 12) == (date(2026, 3, 1), date(2027, 3, 1))
+    assert _term_containing(date(2027, 2, 28), date(2026, 3, 1), 12) == (date(2026, 3, 1), date(2027, 3, 1))
+    assert _term_containing(date(2027, 3, 1), date(2026, 3, 1), 12) == (date(2027, 3, 1), date(2028, 3, 1))
+    assert _term_containing(date(2029, 7, 4), date(2026, 1, 1), 12) == (date(2029, 1, 1), date(2030, 1, 1))

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from konto.accounts.models import Org
+from konto.accounts.models import LicensePool, Org
 from konto.accounts.services import seats
 from konto.contracts.exceptions import Conflict, InvalidInput, NotFound
 from konto.contracts.models import Contract, ContractLine, Order, OrderLine
@@ -55,8 +55,21 @@ def request_hash(*, contract: Contract, items: Sequence[OrderItem], po_number: s
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+MAX_PO_NUMBER_LENGTH = 35  # EN 16931 BT-13 as most ERP systems accept it
+
+
+def _has_control_characters(text: str) -> bool:
+    return any(ord(char) < 32 or ord(char) == 127 for char in text)
+
+
 def _clean_idempotency_key(key: object) -> str:
-    if not isinstance(key, str) or not key.strip() or len(key) > 255:
+    if (
+        not isinstance(key, str)
+        or not key.strip()
+        or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH
+        or _has_control_characters(key)
+    ):
         message = _("Send an Idempotency-Key of 1 to 255 characters with every order.")
         raise InvalidInput(message, code="idempotency_key_missing", fields={"idempotency_key": message})
     return key.strip()
@@ -65,8 +78,12 @@ def _clean_idempotency_key(key: object) -> str:
 def _clean_po_number(po_number: object) -> str:
     if po_number is None:
         return ""
-    if not isinstance(po_number, str) or len(po_number.strip()) > 35 or any(ord(c) < 32 for c in po_number):
-        message = _("Enter a PO number of at most 35 characters.")
+    if (
+        not isinstance(po_number, str)
+        or len(po_number.strip()) > MAX_PO_NUMBER_LENGTH
+        or _has_control_characters(po_number)
+    ):
+        message = _("Enter a PO number of at most %(max)d characters, on one line.") % {"max": MAX_PO_NUMBER_LENGTH}
         raise InvalidInput(message, code="invalid_po_number", fields={"po_number": message})
     return po_number.strip()
 
@@ -107,6 +124,7 @@ def place_order(
     preview = price_order(org=org, contract=contract, items=items, today=today)
     if expected_fingerprint is not None and expected_fingerprint != preview.fingerprint:
         raise PriceChanged(preview)
+    before = _contract_snapshot(org=org, contract=contract)
     now = timezone.now()
     order = Order.objects.create(
         org=org,
@@ -174,11 +192,31 @@ def place_order(
         action="order.placed",
         object_type="order",
         object_id=order.public_id,
+        before=before,
         after={
-            "contract": contract.public_id,
-            "lines": [[line.product.code, line.quantity, str(line.unit_price)] for line in preview.lines],
+            **_contract_snapshot(org=org, contract=contract),
+            "order": order.public_id,
+            "ordered_lines": [[line.product.code, line.quantity, str(line.unit_price)] for line in preview.lines],
+            "today_net_amount": str(preview.today.net_amount),
             "today_gross_amount": str(preview.today.gross_amount),
+            "currency": preview.currency,
             "po_number": po,
         },
     )
     return PlacedOrder(order=order, created=True)
+
+
+def _contract_snapshot(*, org: Org, contract: Contract) -> dict[str, object]:
+    """The contract's lines and the org's bought seats, for the audit trail's before/after."""
+    return {
+        "contract": contract.public_id,
+        "lines": [
+            [code, quantity, str(unit_price), start.isoformat()]
+            for code, quantity, unit_price, start in ContractLine.objects.filter(contract=contract)
+            .order_by("id")
+            .values_list("product__code", "quantity", "unit_price", "start_date")
+        ],
+        "purchased_seats": dict(
+            LicensePool.objects.filter(org=org).order_by("license_type").values_list("license_type", "purchased_seats")
+        ),
+    }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,23 +17,25 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Max, Sum
+from django.db.models import F, Max, Sum
+from django.db.models.functions import Greatest
 from django.utils.translation import gettext as _
 
 from konto.accounts.models import LicenseType, Org, Vendor
-from konto.catalog.models import PriceBookEntry, Product
-from konto.catalog.selectors import price_book_for
+from konto.catalog.models import PriceBook, PriceBookEntry, Product
 from konto.contracts.exceptions import InvalidInput, NotFound, PurchaseRefused
 from konto.contracts.models import Contract, ContractLine
-from konto.contracts.selectors import current_period
+from konto.contracts.services.charges import charge_for_period
 from konto.core.editions import Edition
 from konto.core.money import round_money
-from konto.core.periods import Period, prorated_amount
+from konto.core.periods import Period, period_containing
 from konto.core.tax import TaxTreatment, determine_tax
 
 ZERO = Decimal("0.00")
 MAX_QUANTITY = 1000  # per line; larger orders go through the account executive
 ESSENTIALS_MAX_FULL_LICENSES = 10
+MAX_LINES = 20  # products per order
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]{1,12}")  # ASCII only: isdigit() takes "²", int() does not
 
 
 @dataclass(frozen=True)
@@ -71,15 +74,16 @@ class PricedLine:
     product: Product
     quantity: int
     unit_price: Decimal  # net per billing period, frozen into the contract line
-    period: Period  # the current billing period (cut at the contract end)
-    service_start: date
-    days_charged: int
-    days_in_period: int
+    period: Period  # the current billing period [start, end), as its charge records it
+    service_start: date  # the order date
+    days_charged: int  # days from the order date to the period end (or the contract end, if earlier)
+    days_in_period: int  # days of the whole billing period
     prorated_net_amount: Decimal  # charged for the current period
     next_period_net_amount: Decimal  # on the next regular invoice (0 when the term ends first)
     renewal_unit_price: Decimal  # today's price-book price for the renewal
     renewal_net_amount: Decimal
     tax: TaxTreatment
+    service_end: date | None = None  # end of the charged days: period end, or the contract end if earlier
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,7 @@ class OrderPreview:
                     "period_start": line.period.start.isoformat(),
                     "period_end": line.period.end.isoformat(),
                     "service_start": line.service_start.isoformat(),
+                    "service_end": (line.service_end or line.period.end).isoformat(),
                     "days_charged": line.days_charged,
                     "days_in_period": line.days_in_period,
                     "prorated_net_amount": str(line.prorated_net_amount),
@@ -168,10 +173,13 @@ def _clean_quantity(raw: Any, index: int) -> int:
     field = f"lines[{index}].quantity"
     if isinstance(raw, bool) or not isinstance(raw, (int, str)):
         raise _field_error(_("Enter the quantity as a whole number."), code="invalid_quantity", field=field)
-    text = str(raw).strip()
-    if not text.lstrip("-").isdigit():
-        raise _field_error(_("Enter the quantity as a whole number."), code="invalid_quantity", field=field)
-    quantity = int(text)
+    if isinstance(raw, int):
+        quantity = raw
+    else:
+        text = raw.strip()
+        if len(text) > 20 or not _WHOLE_NUMBER.fullmatch(text):
+            raise _field_error(_("Enter the quantity as a whole number."), code="invalid_quantity", field=field)
+        quantity = int(text)
     if quantity < 1 or quantity > MAX_QUANTITY:
         message = _("Enter a quantity from 1 to %(max)d.") % {"max": MAX_QUANTITY}
         raise _field_error(message, code="invalid_quantity", field=field)
@@ -185,16 +193,34 @@ def contract_state(contract: Contract) -> str:
 
 
 def full_license_seats(contract: Contract, org: Org) -> int:
-    """Full seats the org has bought on its active contracts."""
+    """Full seats the org has bought on its active contracts (quantity × seats per unit)."""
     total = (
         ContractLine.objects.filter(
             org=org,
             contract__status=Contract.Status.ACTIVE,
             product__grants_license_type=LicenseType.FULL,
-        ).aggregate(seats=Sum("quantity"))["seats"]
+        ).aggregate(seats=Sum(F("quantity") * Greatest(F("product__seats_per_unit"), 1)))["seats"]
         or 0
     )
     return int(total)
+
+
+def price_book_entries(*, org: Org, contract: Contract, products: Sequence[Product]) -> dict[int, Decimal]:
+    """Net unit prices per billing period by product id: the org's segment, the contract's currency and frequency.
+
+    The contract's currency, not the org's: an org may switch currency before
+    its first invoice, and a line must be priced in the currency of the
+    contract it is added to.
+    """
+    book = PriceBook.objects.filter(segment=org.segment, currency=contract.currency, is_active=True).first()
+    if book is None:
+        return {}
+    return {
+        entry.product_id: entry.unit_price
+        for entry in PriceBookEntry.objects.filter(
+            price_book=book, product__in=products, billing_frequency=contract.billing_frequency
+        )
+    }
 
 
 def check_may_buy(org: Org) -> None:
@@ -217,15 +243,16 @@ def price_order(*, org: Org, contract: Contract, items: Sequence[OrderItem], tod
     check_may_buy(org)
     if contract.org_id != org.pk:
         raise NotFound(_("Contract not found."))
-    period = current_period(contract, today)
-    if contract.status != Contract.Status.ACTIVE or period is None:
+    in_term = contract.start_date <= today < contract.end_date
+    if contract.status != Contract.Status.ACTIVE or not in_term:
         raise PurchaseRefused(
             _("This contract is not active, so nothing can be added to it."), code="contract_inactive"
         )
     if not items:
         raise _field_error(_("Add at least one product."), code="empty_order", field="lines")
-    if len(items) > 20:
-        raise _field_error(_("Order at most 20 products at once."), code="too_many_lines", field="lines")
+    if len(items) > MAX_LINES:
+        message = _("Order at most %(max)d products at once.") % {"max": MAX_LINES}
+        raise _field_error(message, code="too_many_lines", field="lines")
     codes: list[str] = []
     quantities: list[int] = []
     for index, item in enumerate(items):
@@ -241,21 +268,17 @@ def price_order(*, org: Org, contract: Contract, items: Sequence[OrderItem], tod
         codes.append(code)
         quantities.append(_clean_quantity(item.quantity, index))
     products = {p.code: p for p in Product.objects.filter(code__in=codes, is_active=True)}
-    book = price_book_for(org)
-    entries = (
-        {
-            e.product_id: e.unit_price
-            for e in PriceBookEntry.objects.filter(
-                price_book=book, product__in=products.values(), billing_frequency=contract.billing_frequency
-            )
-        }
-        if book
-        else {}
-    )
+    entries = price_book_entries(org=org, contract=contract, products=list(products.values()))
     vendor = Vendor.objects.first()
     if vendor is None:
         raise PurchaseRefused(_("Buying is not set up yet. Please contact us."), code="vendor_missing")
-    next_on = period.end if period.end < contract.end_date else None
+    period = period_containing(contract.start_date, contract.billing_frequency, today)
+    next_period = (
+        period_containing(contract.start_date, contract.billing_frequency, period.end)
+        if period.end < contract.end_date
+        else None
+    )
+    next_on = next_period.start if next_period else None
     lines: list[PricedLine] = []
     added_full_seats = 0
     for index, (code, quantity) in enumerate(zip(codes, quantities, strict=True)):
@@ -288,7 +311,22 @@ def price_order(*, org: Org, contract: Contract, items: Sequence[OrderItem], tod
             tax_category=product.tax_category,
             service_date=today,
         )
-        prorated = prorated_amount(unit_price=unit_price, quantity=quantity, period=period, service_start=today)
+        # The same function builds the charges, so the preview is what gets charged.
+        first = charge_for_period(
+            period=period, line_start=today, line_end=contract.end_date, unit_price=unit_price, quantity=quantity
+        )
+        following = (
+            charge_for_period(
+                period=next_period,
+                line_start=today,
+                line_end=contract.end_date,
+                unit_price=unit_price,
+                quantity=quantity,
+            ).net_amount
+            if next_period
+            else ZERO
+        )
+        renewal = round_money(unit_price * quantity)  # a full period at today's price-book price
         lines.append(
             PricedLine(
                 product=product,
@@ -296,13 +334,14 @@ def price_order(*, org: Org, contract: Contract, items: Sequence[OrderItem], tod
                 unit_price=unit_price,
                 period=period,
                 service_start=today,
-                days_charged=(period.end - today).days,
-                days_in_period=period.days,
-                prorated_net_amount=prorated,
-                next_period_net_amount=round_money(unit_price * quantity) if next_on else ZERO,
+                days_charged=first.days_charged,
+                days_in_period=first.days_in_period,
+                prorated_net_amount=first.net_amount,
+                next_period_net_amount=following,
                 renewal_unit_price=unit_price,
-                renewal_net_amount=round_money(unit_price * quantity),
+                renewal_net_amount=renewal,
                 tax=tax,
+                service_end=first.service_end,
             )
         )
     if org.edition == Edition.ESSENTIALS and added_full_seats:

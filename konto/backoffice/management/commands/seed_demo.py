@@ -1,4 +1,5 @@
-"""`manage.py seed_demo`: the Nimbus CRM demo — vendor, catalog, price books, three orgs, their users, vendor staff.
+"""`manage.py seed_demo`: the Nimbus CRM demo — vendor, catalog, price books, three orgs, their users and
+contracts, vendor staff.
 
 Idempotent: every record has a stable key (vendor singleton, product code,
 price book segment + currency, price book + product + frequency, org legal
@@ -6,6 +7,13 @@ name, user email). A run creates what is missing and leaves existing records
 as they are, so what people change while trying Konto survives `make run`;
 a second run on an unchanged database writes nothing. `--reset` brings the
 demo records back to the demo values, demo passwords included.
+
+Contracts are made by the contracts service (`create_contract`), which also
+schedules their charges and adds the seats they sell to the license pools, so
+the seed never sets bought seats itself. An org that has any contract gets no
+demo contract; contracts are history and `--reset` leaves them (and what
+people bought on them) as they are. Each contract is its own transaction,
+after the rest of the demo is committed: a failed run is completed by the next.
 
 Every demo user's password is `konto-demo`. It is set when the user is
 created (and by `--reset`), never on a plain re-run, so a password someone
@@ -17,6 +25,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -24,6 +33,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import models, transaction
+from django.utils import timezone
 
 from konto.accounts.models import (
     LicensePool,
@@ -40,8 +50,11 @@ from konto.backoffice.roles import sync_staff_groups
 from konto.backoffice.services import assign_role_group
 from konto.catalog.models import PriceBook, PriceBookEntry, Product
 from konto.catalog.services import validate_product, validate_unit_price
+from konto.contracts.models import Contract, PaymentMethodKind
+from konto.contracts.services.contracts import InitialLine, create_contract
+from konto.core.audit import Actor
 from konto.core.editions import Edition
-from konto.core.periods import MONTHS_PER_PERIOD, BillingFrequency
+from konto.core.periods import MONTHS_PER_PERIOD, BillingFrequency, add_months
 from konto.core.vatid import normalize_vat_id
 
 DEMO_PASSWORD = "konto-demo"  # noqa: S105 - the published demo password, refused without DEBUG
@@ -316,13 +329,66 @@ ORGS: list[dict[str, Any]] = [
     },
 ]
 
-# org -> {license type: (free seats, bought seats)}
-LICENSE_POOLS: dict[str, dict[str, tuple[int, int]]] = {
-    BAECKEREI: {LicenseType.FULL: (0, 5), LicenseType.IDENTITY: (100, 0)},
-    ALPENBLICK: {LicenseType.FULL: (0, 40), LicenseType.IDENTITY: (100, 0)},
-    # A verified nonprofit: 10 donated Full licenses.
-    TIERHILFE: {LicenseType.FULL: (10, 0), LicenseType.IDENTITY: (100, 0)},
+# org -> {license type: free seats}. Bought seats come from the demo contracts below.
+LICENSE_POOLS: dict[str, dict[str, int]] = {
+    BAECKEREI: {LicenseType.FULL: 0, LicenseType.IDENTITY: 100},
+    ALPENBLICK: {LicenseType.FULL: 0, LicenseType.IDENTITY: 100},
+    TIERHILFE: {LicenseType.FULL: 0, LicenseType.IDENTITY: 100},
 }
+
+
+@dataclass(frozen=True)
+class DemoContract:
+    org: str  # legal name
+    start_date: date  # moved on by whole years if the term would already be over (see _term_containing)
+    months: int  # term length
+    billing_frequency: str
+    payment_method_kind: str
+    lines: tuple[tuple[str, int, str | None], ...]  # (product code, quantity, unit price; None = price book)
+    payment_terms_days: int = 14
+    notice_period_days: int = 30
+    po_number: str = ""
+
+
+CONTRACTS = [
+    # Essentials, monthly by card: 5 × 25.00 EUR per month.
+    DemoContract(
+        BAECKEREI,
+        date(2026, 6, 1),
+        12,
+        BillingFrequency.MONTHLY,
+        PaymentMethodKind.CARD,
+        (("essentials", 5, None),),
+    ),
+    # Enterprise, annual by bank transfer: 40 × 1,980.00 + 2 × 1,500.00 EUR per year.
+    DemoContract(
+        ALPENBLICK,
+        date(2026, 3, 1),
+        12,
+        BillingFrequency.ANNUAL,
+        PaymentMethodKind.BANK_TRANSFER,
+        (("enterprise", 40, None), ("data-storage", 2, None)),
+        payment_terms_days=30,
+        notice_period_days=90,
+        po_number="PO-2026-0815",
+    ),
+    # A verified nonprofit: 10 donated Enterprise licenses at 0.00 CHF.
+    DemoContract(
+        TIERHILFE,
+        date(2026, 1, 1),
+        12,
+        BillingFrequency.ANNUAL,
+        PaymentMethodKind.BANK_TRANSFER,
+        (("enterprise", 10, "0.00"),),
+    ),
+]
+
+
+def _term_containing(today: date, start: date, months: int) -> tuple[date, date]:
+    """The demo term from `start`, moved on by whole years until it still runs on `today` (keeps demos alive)."""
+    while add_months(start, months) <= today:
+        start = add_months(start, 12)
+    return start, add_months(start, months)
 
 
 @dataclass(frozen=True)
@@ -451,6 +517,8 @@ class Command(BaseCommand):
             orgs = self.seed_orgs(account_executive=staff[ACCOUNT_EXECUTIVE_EMAIL])
             for user in ORG_USERS:
                 self.seed_user(user, orgs=orgs)
+        # create_contract is a durable transaction of its own, so it runs after the block above.
+        self.seed_contracts(orgs=orgs, products=products)
         self.print_summary()
 
     # ------------------------------------------------------------ helpers
@@ -532,14 +600,41 @@ class Command(BaseCommand):
             values["status"] = Org.Status.ACTIVE
             org = self.upsert(Org, {"legal_name": spec["legal_name"]}, values, overwrite=self.reset)
             orgs[org.legal_name] = org
-            for license_type, (free, bought) in LICENSE_POOLS[org.legal_name].items():
+            for license_type, free in LICENSE_POOLS[org.legal_name].items():
                 self.upsert(
                     LicensePool,
                     {"org": org, "license_type": license_type},
-                    {"free_seats": free, "purchased_seats": bought},
+                    {"free_seats": free},
                     overwrite=self.reset,
                 )
         return orgs
+
+    def seed_contracts(self, *, orgs: dict[str, Org], products: dict[str, Product]) -> None:
+        today = timezone.localdate()
+        for spec in CONTRACTS:
+            org = orgs[spec.org]
+            if Contract.objects.filter(org=org).exists():
+                continue
+            # Bought seats come only from contract lines. A database seeded before contracts
+            # existed has bought seats without any contract: they are what this contract sells.
+            LicensePool.objects.filter(org=org, purchased_seats__gt=0).update(purchased_seats=0)
+            start_date, end_date = _term_containing(today, spec.start_date, spec.months)
+            create_contract(
+                org=org,
+                actor=Actor.system("seed_demo"),
+                start_date=start_date,
+                end_date=end_date,
+                billing_frequency=spec.billing_frequency,
+                payment_method_kind=spec.payment_method_kind,
+                lines=[
+                    InitialLine(products[code], quantity, None if price is None else Decimal(price))
+                    for code, quantity, price in spec.lines
+                ],
+                payment_terms_days=spec.payment_terms_days,
+                notice_period_days=spec.notice_period_days,
+                po_number=spec.po_number,
+            )
+            self.created[Contract._meta.label] += 1
 
     def seed_user(self, spec: DemoUser, *, orgs: dict[str, Org]) -> User:
         if spec.org is None:
