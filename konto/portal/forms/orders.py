@@ -65,10 +65,12 @@ class ConfirmOrderForm(OrderForm):
 
     idempotency_key = forms.CharField(max_length=255, widget=forms.HiddenInput)
     fingerprint = forms.CharField(max_length=64, widget=forms.HiddenInput)
+    # Checked by place_order (at most 35 characters, no control characters).
+    po_number = forms.CharField(max_length=1000, required=False, strip=True)
 
     def has_valid_order(self) -> bool:
         """The product and quantity are present, whatever the preview fields say."""
         return not any(name in self.errors for name in ("contract", "product", "quantity"))
 
     def order_data(self) -> dict[str, Any]:
-        return {name: self.cleaned_data.get(name, "") for name in ("contract", "product", "quantity")}
+        return {name: self.cleaned_data.get(name, "") for name in ("contract", "product", "quantity", "po_number")}

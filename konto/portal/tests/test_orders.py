@@ -164,6 +164,29 @@ def test_confirm_places_the_order_and_shows_what_happened(client, contract, buye
     assert LicensePool.objects.get(org=contract.org, license_type=LicenseType.FULL).purchased_seats == 7
 
 
+def test_the_po_number_given_at_confirmation_is_kept_on_the_order(client, contract, buyer):
+    hidden = _hidden(_preview(client, "essentials", 1))
+
+    client.post(CONFIRM, {**hidden, "po_number": "  BE-2026-0042 "})
+
+    assert Order.objects.get().po_number == "BE-2026-0042"
+
+
+@pytest.mark.parametrize("po_number", ["x" * 36, "PO\x00123", "PO\n123"])
+def test_a_bad_po_number_shows_the_preview_again_with_the_error_and_orders_nothing(client, contract, buyer, po_number):
+    hidden = _hidden(_preview(client, "essentials", 1))
+    before = _counts()
+
+    response = client.post(CONFIRM, {**hidden, "po_number": po_number})
+
+    html = _html(response)
+    assert response.status_code == 200
+    assert "<h1>Review your order</h1>" in html
+    assert 'id="id_po_number_error">Enter a PO number of at most 35 characters, on one line.</p>' in html
+    assert _counts() == before
+    assert not Order.objects.exists()
+
+
 def test_the_same_confirmation_twice_places_one_order(client, contract, buyer):
     hidden = _hidden(_preview(client, "essentials", 2))
 

@@ -30,7 +30,7 @@ from konto.contracts.documents import period_label
 from konto.contracts.exceptions import NotFound
 from konto.contracts.models import Contract
 from konto.contracts.recommendations import recommend_products
-from konto.contracts.services.orders import PriceChanged, place_order
+from konto.contracts.services.orders import MAX_PO_NUMBER_LENGTH, PriceChanged, place_order
 from konto.contracts.services.pricing import OrderItem, OrderPreview, price_order
 from konto.core.exceptions import KontoError
 from konto.portal.access import MyAccountMixin
@@ -120,7 +120,12 @@ class ProductListView(PurchaseMixin, View):
 
 
 def render_preview(
-    request: HttpRequest, preview: OrderPreview, form_data: dict[str, Any], *, warning: str = ""
+    request: HttpRequest,
+    preview: OrderPreview,
+    form_data: dict[str, Any],
+    *,
+    warning: str = "",
+    po_error: str = "",
 ) -> HttpResponse:
     """The summary step: every amount, its date, and one confirm button labelled with today's gross."""
     context = {
@@ -132,6 +137,9 @@ def render_preview(
         # A new key per rendered preview: a double click or a retry of this page buys once.
         "idempotency_key": uuid.uuid4().hex,
         "warning": warning,
+        # The order's PO number (printed on its invoices); the contract's PO number is the default.
+        "po_number": form_data.get("po_number", preview.contract.po_number),
+        "po_error": po_error,
         "notes": sorted({line.note for line in preview.today.tax_lines if line.note}),
     }
     return render(request, "portal/products/preview.html", context)
@@ -180,6 +188,15 @@ class OrderConfirmView(PurchaseMixin, View):
         try:
             if contract is None:
                 raise NotFound(_("Choose one of your active contracts."), code="contract_not_found")
+            if set(form.errors) == {"po_number"}:
+                preview = price_order(org=self.org, contract=contract, items=items, today=timezone.localdate())
+                return render_preview(
+                    request,
+                    preview,
+                    data,
+                    po_error=_("Enter a PO number of at most %(max)d characters, on one line.")
+                    % {"max": MAX_PO_NUMBER_LENGTH},
+                )
             if form.errors:
                 # No usable fingerprint or key: never charge blind, show the amounts again.
                 preview = price_order(org=self.org, contract=contract, items=items, today=timezone.localdate())
@@ -192,6 +209,7 @@ class OrderConfirmView(PurchaseMixin, View):
                 items=items,
                 idempotency_key=form.cleaned_data["idempotency_key"],
                 expected_fingerprint=form.cleaned_data["fingerprint"],
+                po_number=data["po_number"],
             )
         except PriceChanged as changed:
             warning = _(
@@ -200,6 +218,9 @@ class OrderConfirmView(PurchaseMixin, View):
             )
             return render_preview(request, changed.preview, data, warning=warning)
         except KontoError as error:
+            if "po_number" in error.fields and contract is not None:
+                preview = price_order(org=self.org, contract=contract, items=items, today=timezone.localdate())
+                return render_preview(request, preview, data, po_error=str(error.fields["po_number"]))
             form.add_service_error(error)
             return self.render_products(request, contract_id=contract_id, form=form, error=error)
         if placed.created:
