@@ -11,12 +11,22 @@ import re
 from typing import Any
 
 from django import forms
+from django.utils.functional import lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from konto.contracts.services.pricing import MAX_QUANTITY
 from konto.core.exceptions import KontoError
 
 _SIGNED_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
+
+
+def _quantity_range_message() -> str:
+    return gettext("Enter a quantity from 1 to %(max)d.") % {"max": MAX_QUANTITY}
+
+
+# Rendered in the language of the request that shows it, not the one active at import.
+QUANTITY_RANGE_MESSAGE = lazy(_quantity_range_message, str)()
 # Service field names of a one-product order → form fields.
 SERVICE_FIELDS = {"lines[0].product": "product", "lines[0].quantity": "quantity", "lines": "product"}
 
@@ -36,8 +46,8 @@ class OrderForm(forms.Form):
         max_length=100,
         widget=forms.NumberInput(attrs={"min": 1, "max": MAX_QUANTITY, "step": 1, "inputmode": "numeric"}),
         error_messages={
-            "required": _("Enter a quantity from 1 to %(max)d.") % {"max": MAX_QUANTITY},
-            "max_length": _("Enter a quantity from 1 to %(max)d.") % {"max": MAX_QUANTITY},
+            "required": QUANTITY_RANGE_MESSAGE,
+            "max_length": QUANTITY_RANGE_MESSAGE,
         },
     )
 
@@ -45,7 +55,7 @@ class OrderForm(forms.Form):
         """A whole number out of range gets the range, however many digits it has; the rest is the service's."""
         text: str = self.cleaned_data["quantity"].strip()
         if _SIGNED_WHOLE_NUMBER.fullmatch(text) and not (len(text) <= 6 and 1 <= int(text) <= MAX_QUANTITY):
-            raise forms.ValidationError(_("Enter a quantity from 1 to %(max)d.") % {"max": MAX_QUANTITY})
+            raise forms.ValidationError(QUANTITY_RANGE_MESSAGE)
         return text
 
     def add_service_error(self, error: KontoError) -> None:

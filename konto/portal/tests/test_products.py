@@ -138,7 +138,7 @@ def test_products_page_needs_the_purchase_permission(client, org, admin, standar
     make_contract(org)
     payer = make_billing_user(org, "ap@test.example", language="en")
     payer.permission_sets.clear()
-    make_user(org, "buyer@test.example", permission_sets=("purchasing",))
+    make_user(org, "buyer@test.example", permission_sets=("purchasing",), language="en")
     PermissionSetAssignment.objects.create(
         org=org, user=payer, permission_set=PermissionSet.objects.get(code="accounts_payable")
     )
