@@ -29,7 +29,7 @@ test: install
 check: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	KONTO_INSECURE_DEV_KEY=true $(VENV)/bin/mypy konto manage.py scripts
+	KONTO_INSECURE_DEV_KEY=true $(VENV)/bin/mypy konto manage.py scripts benchmarks
 	KONTO_INSECURE_DEV_KEY=true $(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/lint-imports
 	KONTO_INSECURE_DEV_KEY=true $(PY) manage.py check

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "konto.accounts",
     "konto.catalog",
     "konto.contracts",
+    "konto.billing",
     "konto.portal",
     "konto.backoffice",
     "konto.api",

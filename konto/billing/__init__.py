@@ -1,0 +1,1 @@
+"""Invoices, credit notes, tax, numbering, documents and the billing run."""

@@ -1,0 +1,1 @@
+"""Billing services: numbering, invoices, credit notes, the billing run, document snapshots."""

@@ -1,0 +1,171 @@
+"""The InvoiceDocument of an issued invoice or credit note, built from its stored snapshot and lines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from konto.billing.documents.model import DocumentLine, InvoiceDocument, Party, PaymentInstructions, TaxSubtotal
+from konto.billing.models import CreditNote, CreditNoteLine, CreditNoteTax, Invoice, InvoiceLine, InvoiceTax
+
+INVOICE_TYPE = "380"
+CREDIT_NOTE_TYPE = "381"
+
+# catalog.Product.Unit → UN/ECE Recommendation 20 unit codes.
+UNIT_CODES = {"user": "C62", "10gb": "C62", "inbox": "C62", "dialer_seat": "C62", "pack_10": "C62"}
+
+# contracts.PaymentMethodKind → UNTDID 4461 payment means.
+PAYMENT_MEANS = {"bank_transfer": "58", "sepa_debit": "59", "card": "54"}
+
+
+def party(snapshot: dict[str, Any]) -> Party:
+    return Party(
+        name=snapshot.get("name", ""),
+        street=snapshot.get("street", ""),
+        postal_code=snapshot.get("postal_code", ""),
+        city=snapshot.get("city", ""),
+        country=snapshot.get("country", ""),
+        address_line2=snapshot.get("address_line2", ""),
+        vat_id=snapshot.get("vat_id", ""),
+        tax_number=snapshot.get("tax_number", ""),
+        email=snapshot.get("email", ""),
+        phone=snapshot.get("phone", ""),
+        register_entry=snapshot.get("register_entry", ""),
+        managing_directors=snapshot.get("managing_directors", ""),
+        website=snapshot.get("website", ""),
+    )
+
+
+def _line(line: InvoiceLine | CreditNoteLine, position: int) -> DocumentLine:
+    prorated = line.days_charged < line.days_in_period if isinstance(line, InvoiceLine) else False
+    description = ""
+    if prorated and isinstance(line, InvoiceLine):
+        description = _("prorated (%(days)d of %(total)d days)") % {
+            "days": line.days_charged,
+            "total": line.days_in_period,
+        }
+    return DocumentLine(
+        line_id=str(position),
+        name=line.description,
+        quantity=line.quantity,
+        unit_code=UNIT_CODES.get(line.unit, "C62"),
+        unit_price=line.unit_price,
+        net_amount=line.net_amount,
+        tax_category=line.tax_category,
+        tax_rate=line.tax_rate,
+        period_start=line.period_start,
+        period_end=line.period_end,
+        description=description,
+    )
+
+
+def _subtotal(tax: InvoiceTax | CreditNoteTax) -> TaxSubtotal:
+    return TaxSubtotal(
+        category=tax.tax_category,
+        rate=tax.tax_rate,
+        taxable_amount=tax.taxable_amount,
+        tax_amount=tax.tax_amount,
+        exemption_reason=tax.note,
+        exemption_reason_code=tax.exemption_reason_code,
+    )
+
+
+def _payment(invoice: Invoice, *, number: str, due_amount_positive: bool) -> PaymentInstructions:
+    seller = invoice.seller
+    means = PAYMENT_MEANS.get(invoice.payment_method_kind, "58")
+    if not due_amount_positive:
+        terms = _("Nothing to pay.")
+    elif invoice.payment_method_kind == "card":
+        terms = _("Paid by card.")
+    elif invoice.payment_method_kind == "sepa_debit":
+        terms = _("The amount will be collected by SEPA Direct Debit.")
+    elif invoice.payment_terms_days == 0:
+        terms = _("Payable immediately without deduction.")
+    else:
+        terms = _("Payable within %(days)d days without deduction.") % {"days": invoice.payment_terms_days}
+    return PaymentInstructions(
+        means_code=means,
+        terms=terms,
+        due_date=invoice.due_date,
+        iban=seller.get("iban", "") if means == "58" else "",
+        bic=seller.get("bic", "") if means == "58" else "",
+        account_name=seller.get("name", ""),
+        remittance=number,
+        creditor_id=seller.get("sepa_creditor_id", "") if means == "59" else "",
+    )
+
+
+def build_invoice_document(invoice: Invoice) -> InvoiceDocument:
+    """The document of an issued invoice, texts in the invoice's language."""
+    if invoice.number is None:
+        raise ValueError("a draft has no document; issue it first")
+    lines = list(invoice.lines.order_by("position"))
+    taxes = list(invoice.taxes.order_by("tax_category", "-tax_rate"))
+    due = invoice.gross_amount - invoice.amount_paid
+    with translation.override(invoice.language):
+        return InvoiceDocument(
+            type_code=INVOICE_TYPE,
+            number=invoice.number,
+            issue_date=invoice.issue_date,
+            currency=invoice.currency,
+            language=invoice.language,
+            seller=party(invoice.seller),
+            buyer=party(invoice.buyer),
+            lines=tuple(_line(line, position) for position, line in enumerate(lines, start=1)),
+            tax_subtotals=tuple(_subtotal(tax) for tax in taxes),
+            line_total=invoice.net_amount,
+            tax_total=invoice.tax_amount,
+            grand_total=invoice.gross_amount,
+            paid_amount=invoice.amount_paid,
+            due_amount=due,
+            payment=_payment(invoice, number=invoice.number, due_amount_positive=due > 0),
+            period_start=invoice.period_start,
+            period_end=invoice.period_end,
+            buyer_reference=invoice.buyer_reference,
+            po_number=invoice.po_number,
+            contract_number=invoice.contract_number,
+            notes=tuple(invoice.notes),
+        )
+
+
+def build_credit_note_document(credit_note: CreditNote) -> InvoiceDocument:
+    """The document of a credit note (381): positive amounts, referencing the credited invoice (BT-25)."""
+    invoice = credit_note.invoice
+    lines = list(credit_note.lines.order_by("position"))
+    taxes = list(credit_note.taxes.order_by("tax_category", "-tax_rate"))
+    with translation.override(credit_note.language):
+        notes = (
+            _("Credit note for invoice %(number)s: %(reason)s")
+            % {
+                "number": invoice.number,
+                "reason": credit_note.reason,
+            },
+            *credit_note.notes,
+        )
+        return InvoiceDocument(
+            type_code=CREDIT_NOTE_TYPE,
+            number=credit_note.number,
+            issue_date=credit_note.issue_date,
+            currency=credit_note.currency,
+            language=credit_note.language,
+            seller=party(credit_note.seller),
+            buyer=party(credit_note.buyer),
+            lines=tuple(_line(line, position) for position, line in enumerate(lines, start=1)),
+            tax_subtotals=tuple(_subtotal(tax) for tax in taxes),
+            line_total=credit_note.net_amount,
+            tax_total=credit_note.tax_amount,
+            grand_total=credit_note.gross_amount,
+            paid_amount=credit_note.gross_amount * 0,
+            due_amount=credit_note.gross_amount,
+            payment=_payment(invoice, number=credit_note.number, due_amount_positive=False),
+            period_start=min((line.period_start for line in lines), default=None),
+            period_end=max((line.period_end for line in lines), default=None),
+            buyer_reference=invoice.buyer_reference,
+            po_number=invoice.po_number,
+            contract_number=invoice.contract_number,
+            preceding_invoice_number=invoice.number or "",
+            preceding_invoice_date=invoice.issue_date,
+            notes=notes,
+        )
