@@ -336,3 +336,102 @@ class CreditNoteTax(models.Model):
 
     def __str__(self) -> str:
         return f"{self.credit_note_id} {self.tax_category} {self.tax_rate}: {self.tax_amount}"
+
+
+class DocumentKind(models.TextChoices):
+    PDF = "pdf", _("PDF/A-3 with embedded XML")
+    XML = "xml", _("EN 16931 XML")
+
+
+class StoredDocument(models.Model):
+    """A rendered document of an issued invoice or credit note: written once, never replaced.
+
+    Unique per (invoice, kind) and (credit note, kind), so a document is
+    rendered and stored exactly once. `profile` says which XML it carries:
+    Factur-X EN 16931, or XRechnung for buyers with a Leitweg-ID.
+    """
+
+    class Profile(models.TextChoices):
+        FACTUR_X = "factur-x", _("Factur-X / ZUGFeRD (EN 16931)")
+        XRECHNUNG = "xrechnung", _("XRechnung")
+
+    org = models.ForeignKey("accounts.Org", on_delete=models.PROTECT, related_name="+")
+    invoice = models.ForeignKey(Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="documents")
+    credit_note = models.ForeignKey(
+        CreditNote, null=True, blank=True, on_delete=models.PROTECT, related_name="documents"
+    )
+    kind = models.CharField(max_length=8, choices=DocumentKind.choices)
+    profile = models.CharField(max_length=12, choices=Profile.choices)
+    file = models.FileField(upload_to="documents/%Y/%m/", max_length=200)  # via the default storage
+    filename = models.CharField(max_length=120)  # offered on download, e.g. RE-2026-000001.pdf
+    sha256 = models.CharField(max_length=64)  # of the stored bytes
+    size = models.PositiveIntegerField()  # bytes
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(invoice__isnull=False, credit_note__isnull=True)
+                | Q(invoice__isnull=True, credit_note__isnull=False),
+                name="stored_document_of_one_record",
+            ),
+            models.UniqueConstraint(
+                fields=["invoice", "kind"], condition=Q(invoice__isnull=False), name="stored_document_once_per_invoice"
+            ),
+            models.UniqueConstraint(
+                fields=["credit_note", "kind"],
+                condition=Q(credit_note__isnull=False),
+                name="stored_document_once_per_credit_note",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class ShareLink(models.Model):
+    """A signed, expiring, revocable read-only link to one invoice; every open is audited."""
+
+    public_id = PublicIdField(prefix="shl")
+    org = models.ForeignKey("accounts.Org", on_delete=models.PROTECT, related_name="+")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="share_links")
+    token_hash = models.CharField(max_length=64, unique=True)  # sha256 of the secret in the URL
+    created_by = models.ForeignKey("accounts.User", null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    open_count = models.PositiveIntegerField(default=0)
+    last_opened_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(expires_at__gt=F("created_at")), name="share_link_expires_later"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.public_id)
+
+
+class InvoiceRecipient(models.Model):
+    """A contact that receives the org's invoices by email, in the chosen format."""
+
+    class Format(models.TextChoices):
+        PDF = "pdf", _("PDF with embedded XML (ZUGFeRD)")
+        XRECHNUNG = "xrechnung", _("XRechnung XML")
+
+    public_id = PublicIdField(prefix="rcp")
+    org = models.ForeignKey("accounts.Org", on_delete=models.PROTECT, related_name="invoice_recipients")
+    email = models.EmailField(_("email"))
+    name = models.CharField(_("name"), max_length=150, blank=True)
+    format = models.CharField(_("format"), max_length=10, choices=Format.choices, default=Format.PDF)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["email"]
+        verbose_name = _("invoice recipient")
+        verbose_name_plural = _("invoice recipients")
+        constraints = [models.UniqueConstraint(fields=["org", "email"], name="invoice_recipient_once_per_org")]
+
+    def __str__(self) -> str:
+        return self.email
