@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export DJANGO_SETTINGS_MODULE := konto.settings
 
-.PHONY: run test check install messages clean
+.PHONY: run test check install messages clean bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -c 'import sys; sys.exit("Konto needs Python >= 3.11") if sys.version_info < (3, 11) else None'
@@ -34,6 +34,12 @@ check: install
 	$(VENV)/bin/lint-imports
 	KONTO_INSECURE_DEV_KEY=true $(PY) manage.py check
 	$(PY) scripts/check_translations.py
+
+# DATABASE_URL is the maintenance connection: the billing-run benchmark creates and drops its own database.
+BENCH_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/postgres)
+bench: install
+	DATABASE_URL=$(BENCH_DATABASE_URL) KONTO_INSECURE_DEV_KEY=true $(PY) benchmarks/billing_run.py $(BENCH_ARGS)
+	KONTO_INSECURE_DEV_KEY=true $(PY) benchmarks/invoice_pdf.py
 
 clean:
 	rm -rf $(VENV) var

@@ -167,4 +167,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # factur-x logs every successful XSD check at INFO; only its problems are of interest.
+    "loggers": {"factur-x": {"level": "WARNING"}},
 }

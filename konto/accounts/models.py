@@ -46,6 +46,8 @@ class Vendor(models.Model):
     iban = models.CharField(_("IBAN"), max_length=34, blank=True)
     bic = models.CharField(_("BIC"), max_length=11, blank=True)
     sepa_creditor_id = models.CharField(_("SEPA creditor ID"), max_length=35, blank=True)
+    # Swiss QR-bills need a CH/LI account: CHF invoices paid by transfer name this one.
+    qr_bill_iban = models.CharField(_("IBAN for Swiss QR-bills"), max_length=34, blank=True)
     invoice_number_format = models.CharField(_("invoice number format"), max_length=50, default="RE-{year}-{seq:06}")
     credit_note_number_format = models.CharField(
         _("credit note number format"), max_length=50, default="GS-{year}-{seq:06}"

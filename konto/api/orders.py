@@ -31,6 +31,7 @@ from konto.api.schemas import (
     is_public_id,
     preview_json,
 )
+from konto.billing.services.invoices import invoice_purchase
 from konto.contracts import selectors
 from konto.contracts.models import Contract
 from konto.contracts.services import orders as order_services
@@ -132,6 +133,7 @@ def place_order(
             idempotency_key=key,
             po_number=payload.po_number or "",
             expected_fingerprint=payload.preview_fingerprint,
+            after_place=invoice_purchase,
         )
     except order_services.PriceChanged as changed:
         changed.extra["preview"] = preview_json(changed.preview.as_json())

@@ -7,18 +7,27 @@ with 2 to 4 decimals, never a float. Text fields that are not set are null.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 
 from ninja import Field, Schema
-from pydantic import AfterValidator, BaseModel, ConfigDict, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, StrictInt, StrictStr
 from pydantic_core import PydanticCustomError
 
 from konto.accounts.models import Org, PermissionSet, Profile, User
 from konto.accounts.permissions import effective_permissions
 from konto.accounts.selectors import LicenseUsage
+from konto.billing.models import (
+    CreditNote,
+    CreditNoteLine,
+    CreditNoteTax,
+    Invoice,
+    InvoiceLine,
+    InvoiceTax,
+    StoredDocument,
+)
 from konto.catalog.selectors import OrgProduct
 from konto.contracts.models import Contract, Order
 from konto.contracts.selectors import current_period, next_billing_date, notice_deadline
@@ -586,3 +595,253 @@ class OrderOut(OrderSummaryOut):
 class OrderPage(Schema):
     items: list[OrderSummaryOut]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+# ---------------------------------------------------------------- invoices and credit notes
+
+
+class PeriodOut(Schema):
+    start: date
+    end: date = Field(description="Exclusive: the first day no longer covered.")
+
+
+class DocumentOut(Schema):
+    kind: str = Field(description="`pdf` (PDF/A-3 with the XML embedded) or `xml` (the EN 16931 CII XML alone).")
+    profile: str = Field(description="`factur-x` (Factur-X / ZUGFeRD EN 16931) or `xrechnung`.")
+    filename: str
+    size: int = Field(description="Bytes.")
+    sha256: str = Field(description="Hex SHA-256 of the file.")
+    url: str = Field(description="Where to download it.")
+
+
+class DocumentTaxOut(Schema):
+    category: str = Field(description="EN 16931 VAT category: `S`, `AE`, `O`, `E` or `Z`.")
+    rate: str = Field(description="Percent, e.g. `19.00`.")
+    net_amount: str = Field(pattern=MONEY_PATTERN, description="Sum of the line nets of this category and rate.")
+    tax_amount: str = Field(pattern=MONEY_PATTERN, description="VAT on that sum, rounded half-up.")
+    note: str | None = Field(description="The exemption or reverse-charge note as printed; null for none.")
+    exemption_reason_code: str | None = Field(description="VATEX code, e.g. `VATEX-EU-AE`; null for none.")
+
+
+class DocumentLineOut(Schema):
+    position: int
+    description: str = Field(description="Product name as printed, in the document's language.")
+    unit: str = Field(description="`user`, `10gb`, `inbox`, `dialer_seat` or `pack_10`.")
+    quantity: str = Field(description="Decimal string, e.g. `5.00`.")
+    unit_price: str = Field(pattern=MONEY_PATTERN, description="Net per unit and billing period.")
+    net_amount: str = Field(pattern=MONEY_PATTERN, description="Net of the line, prorated where it applies.")
+    tax_category: str
+    tax_rate: str = Field(description="Percent, e.g. `19.00`.")
+    period: PeriodOut = Field(description="The service period of the line; `end` is exclusive.")
+
+
+class InvoiceLineOut(DocumentLineOut):
+    days_charged: int
+    days_in_period: int
+
+
+class InvoiceSummaryOut(Schema):
+    id: str = Field(description="Public id, `inv_…`.")
+    number: str = Field(description="Invoice number, e.g. `RE-2026-000001`.")
+    status: str = Field(description="`open`, `paid`, `void` or `uncollectible`.")
+    is_overdue: bool = Field(description="Open and past its due date (the org's local date).")
+    issue_date: date
+    due_date: date
+    period: PeriodOut = Field(description="The service period of all lines; `end` is exclusive.")
+    currency: str = Field(description="`EUR` or `CHF`.")
+    net_amount: str = Field(pattern=MONEY_PATTERN)
+    tax_amount: str = Field(pattern=MONEY_PATTERN)
+    gross_amount: str = Field(pattern=MONEY_PATTERN)
+    paid_amount: str = Field(pattern=MONEY_PATTERN, description="Gross received so far.")
+    credited_amount: str = Field(pattern=MONEY_PATTERN, description="Gross of the invoice's credit notes.")
+    open_amount: str = Field(pattern=MONEY_PATTERN, description="Gross − paid − credited: what is still to pay.")
+    contract: str = Field(description="Public id of the contract, `ctr_…`.")
+    contract_number: str
+    po_number: str | None
+    buyer_reference: str | None = Field(description="Leitweg-ID; such invoices come as XRechnung.")
+    issued_at: datetime | None
+
+    @classmethod
+    def fields_of(cls, invoice: Invoice, *, today: date) -> dict[str, Any]:
+        """An issued invoice from `list_invoices`/`get_invoice` (contract loaded)."""
+        return {
+            "id": invoice.public_id,
+            "number": invoice.number or "",
+            "status": invoice.status,
+            "is_overdue": invoice.status == "open" and invoice.due_date < today,
+            "issue_date": invoice.issue_date,
+            "due_date": invoice.due_date,
+            "period": PeriodOut(start=invoice.period_start, end=invoice.period_end),
+            "currency": invoice.currency,
+            "net_amount": money_string(invoice.net_amount),
+            "tax_amount": money_string(invoice.tax_amount),
+            "gross_amount": money_string(invoice.gross_amount),
+            "paid_amount": money_string(invoice.amount_paid),
+            "credited_amount": money_string(invoice.amount_credited),
+            "open_amount": money_string(invoice.open_amount),
+            "contract": invoice.contract.public_id,
+            "contract_number": invoice.contract_number,
+            "po_number": _or_none(invoice.po_number),
+            "buyer_reference": _or_none(invoice.buyer_reference),
+            "issued_at": invoice.issued_at,
+        }
+
+    @classmethod
+    def of(cls, invoice: Invoice, *, today: date) -> InvoiceSummaryOut:
+        return cls(**cls.fields_of(invoice, today=today))
+
+
+def document_tax_out(tax: InvoiceTax | CreditNoteTax) -> DocumentTaxOut:
+    return DocumentTaxOut(
+        category=tax.tax_category,
+        rate=f"{tax.tax_rate:f}",
+        net_amount=money_string(tax.taxable_amount),
+        tax_amount=money_string(tax.tax_amount),
+        note=_or_none(tax.note),
+        exemption_reason_code=_or_none(tax.exemption_reason_code),
+    )
+
+
+def document_line_fields(line: InvoiceLine | CreditNoteLine) -> dict[str, Any]:
+    return {
+        "position": line.position,
+        "description": line.description,
+        "unit": line.unit,
+        "quantity": f"{line.quantity:f}",
+        "unit_price": decimal_string(line.unit_price),
+        "net_amount": money_string(line.net_amount),
+        "tax_category": line.tax_category,
+        "tax_rate": f"{line.tax_rate:f}",
+        "period": PeriodOut(start=line.period_start, end=line.period_end),
+    }
+
+
+def documents_out(documents: Iterable[StoredDocument], *, base_url: str) -> list[DocumentOut]:
+    """Stored documents, PDF first; `base_url` is the record's API path."""
+    return [
+        DocumentOut(
+            kind=document.kind,
+            profile=document.profile,
+            filename=document.filename,
+            size=document.size,
+            sha256=document.sha256,
+            url=f"{base_url}/{document.kind}",
+        )
+        for document in sorted(documents, key=lambda document: document.kind != "pdf")
+    ]
+
+
+class InvoiceOut(InvoiceSummaryOut):
+    lines: list[InvoiceLineOut] = Field(description="In printed order.")
+    tax: list[DocumentTaxOut] = Field(description="VAT per category and rate, on the sum of the nets of that rate.")
+    credit_notes: list[str] = Field(description="Public ids of the invoice's credit notes (`crn_…`), oldest first.")
+    documents: list[DocumentOut] = Field(description="The stored documents; empty until they are rendered.")
+
+    @classmethod
+    def with_lines(cls, invoice: Invoice, *, today: date) -> InvoiceOut:
+        """An invoice from `get_invoice` (lines, taxes, credit notes, documents and contract loaded)."""
+        return cls(
+            **cls.fields_of(invoice, today=today),
+            lines=[
+                InvoiceLineOut(
+                    **document_line_fields(line), days_charged=line.days_charged, days_in_period=line.days_in_period
+                )
+                for line in invoice.lines.all()
+            ],
+            tax=[document_tax_out(tax) for tax in invoice.taxes.all()],
+            credit_notes=[note.public_id for note in sorted(invoice.credit_notes.all(), key=lambda note: note.pk)],
+            documents=documents_out(invoice.documents.all(), base_url=f"/api/v1/invoices/{invoice.public_id}"),
+        )
+
+
+class InvoicePage(Schema):
+    items: list[InvoiceSummaryOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class CreditNoteSummaryOut(Schema):
+    id: str = Field(description="Public id, `crn_…`.")
+    number: str = Field(description="Credit note number, e.g. `GS-2026-000001`.")
+    invoice: str = Field(description="Public id of the credited invoice, `inv_…`.")
+    invoice_number: str
+    is_full: bool = Field(description="True when it credits every remaining line (it cancels the invoice).")
+    reason: str
+    issue_date: date
+    currency: str
+    net_amount: str = Field(pattern=MONEY_PATTERN, description="Credited net (positive).")
+    tax_amount: str = Field(pattern=MONEY_PATTERN)
+    gross_amount: str = Field(pattern=MONEY_PATTERN)
+    created_at: datetime
+
+    @classmethod
+    def fields_of(cls, credit_note: CreditNote) -> dict[str, Any]:
+        """A credit note from `list_credit_notes`/`get_credit_note` (invoice loaded)."""
+        return {
+            "id": credit_note.public_id,
+            "number": credit_note.number,
+            "invoice": credit_note.invoice.public_id,
+            "invoice_number": credit_note.invoice.number or "",
+            "is_full": credit_note.is_full,
+            "reason": credit_note.reason,
+            "issue_date": credit_note.issue_date,
+            "currency": credit_note.currency,
+            "net_amount": money_string(credit_note.net_amount),
+            "tax_amount": money_string(credit_note.tax_amount),
+            "gross_amount": money_string(credit_note.gross_amount),
+            "created_at": credit_note.created_at,
+        }
+
+    @classmethod
+    def of(cls, credit_note: CreditNote) -> CreditNoteSummaryOut:
+        return cls(**cls.fields_of(credit_note))
+
+
+class CreditNoteOut(CreditNoteSummaryOut):
+    lines: list[DocumentLineOut] = Field(description="The credited invoice lines, in printed order.")
+    tax: list[DocumentTaxOut]
+    documents: list[DocumentOut] = Field(description="The stored documents; empty until they are rendered.")
+
+    @classmethod
+    def with_lines(cls, credit_note: CreditNote) -> CreditNoteOut:
+        return cls(
+            **cls.fields_of(credit_note),
+            lines=[
+                DocumentLineOut(**document_line_fields(line))
+                for line in sorted(credit_note.lines.all(), key=lambda line: line.position)
+            ],
+            tax=[document_tax_out(tax) for tax in credit_note.taxes.all()],
+            documents=documents_out(
+                credit_note.documents.all(), base_url=f"/api/v1/credit-notes/{credit_note.public_id}"
+            ),
+        )
+
+
+class CreditNotePage(Schema):
+    items: list[CreditNoteSummaryOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class ShareLinkIn(BaseModel):
+    """A new share link; everything is optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # The range (1 to 90) is checked by the sharing service (`invalid_expiry`); the type here.
+    expires_in_days: StrictInt = Field(30, description="Days until the link expires, 1 to 90 (default 30).")
+
+
+class ShareLinkOut(Schema):
+    id: str = Field(description="Public id, `shl_…`.")
+    invoice: str = Field(description="Public id of the invoice, `inv_…`.")
+    url: str | None = Field(description="The link to hand out; only in the answer that creates it, else null.")
+    created_at: datetime
+    created_by: str | None = Field(description="Email of the user who created it; null if since deleted.")
+    expires_at: datetime
+    revoked_at: datetime | None
+    is_active: bool = Field(description="Neither expired nor revoked.")
+    open_count: int = Field(description="How often the link was opened.")
+    last_opened_at: datetime | None
+
+
+class ShareLinkList(Schema):
+    items: list[ShareLinkOut]

@@ -91,6 +91,18 @@ class VendorForm(ModelForm[Vendor]):
         except StdnumError:
             raise forms.ValidationError(_("Enter a valid IBAN, e.g. DE89 3704 0044 0532 0130 00.")) from None
 
+    def clean_qr_bill_iban(self) -> str:
+        value: str = self.cleaned_data.get("qr_bill_iban", "")
+        if not value:
+            return ""
+        try:
+            compact = str(stdnum_iban.validate(value))
+        except StdnumError:
+            raise forms.ValidationError(_("Enter a valid IBAN, e.g. CH44 3199 9123 0008 8901 2.")) from None
+        if compact[:2] not in ("CH", "LI"):
+            raise forms.ValidationError(_("Swiss QR-bills need a Swiss or Liechtenstein IBAN (CH… or LI…)."))
+        return compact
+
     def clean_bic(self) -> str:
         value: str = self.cleaned_data.get("bic", "")
         if not value:

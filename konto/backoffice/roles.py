@@ -51,6 +51,14 @@ _EVERYTHING_VISIBLE = [
     *_model_perms("contracts", "orderline", "view"),
     *_model_perms("contracts", "charge", "view"),
     *_model_perms("core", "auditevent", "view"),
+    *_model_perms("billing", "billingrun", "view"),
+    *_model_perms("billing", "billingrunerror", "view"),
+    *_model_perms("billing", "invoice", "view"),
+    *_model_perms("billing", "invoiceline", "view"),
+    *_model_perms("billing", "creditnote", "view"),
+    *_model_perms("billing", "creditnoteline", "view"),
+    *_model_perms("billing", "numberseries", "view"),
+    *_model_perms("billing", "numbercounter", "view"),
 ]
 
 # role -> "app_label.codename" permissions of its group
@@ -68,6 +76,11 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             # Revoking a leaked API token is an operations task.
             *_model_perms("accounts", "apitoken", "change"),
             "accounts.assign_account_executive",
+            # Invoices: "change" is marking one uncollectible, "add credit note" issuing one through the
+            # billing services (the admin never edits either); "change number series" edits its format.
+            *_model_perms("billing", "invoice", "change"),
+            *_model_perms("billing", "creditnote", "add"),
+            *_model_perms("billing", "numberseries", "change"),
         ]
     ),
     # Sees orgs and their users; may hand an org to another account executive.
@@ -86,6 +99,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             *_model_perms("contracts", "contractline", "view"),
             *_model_perms("contracts", "order", "view"),
             *_model_perms("contracts", "orderline", "view"),
+            # Their orgs' invoices (a customer call about an invoice starts there).
+            *_model_perms("billing", "invoice", "view"),
+            *_model_perms("billing", "invoiceline", "view"),
             "accounts.assign_account_executive",
         ]
     ),

@@ -8,6 +8,7 @@ My Account.
 
 from __future__ import annotations
 
+import string
 from typing import Any
 
 from django.conf import settings
@@ -15,7 +16,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from konto.accounts.models import LicensePool, LicenseType, Org, Segment, User
+from konto.accounts.models import LicensePool, LicenseType, Org, Segment, User, Vendor
 from konto.accounts.services.billing_profile import BILLING_PROFILE_FIELDS, clean_billing_profile
 from konto.backoffice.roles import GROUP_NAMES, sync_staff_groups
 from konto.core.audit import Actor, record_event
@@ -186,3 +187,53 @@ def assign_role_group(user: User) -> None:
     role_groups = list(Group.objects.filter(name__in=GROUP_NAMES.values()))
     user.groups.remove(*[g for g in role_groups if g.name != wanted_name])
     user.groups.add(*[g for g in role_groups if g.name == wanted_name])
+
+
+# ---------------------------------------------------------------- number formats
+
+NUMBER_FORMAT_FIELDS = {"invoice": "invoice_number_format", "credit_note": "credit_note_number_format"}
+MAX_NUMBER_LENGTH = 30  # of a formatted number; e-invoice ids and the PDF layout allow no more
+
+
+def clean_number_format(value: str) -> str:
+    """A number format with {seq} (a format spec such as {seq:06} allowed), optionally {year}, nothing else."""
+    value = (value or "").strip()
+    message = _("Use {seq} and optionally {year}, e.g. RE-{year}-{seq:06}; no other placeholders.")
+    try:
+        names = {name for _text, name, _spec, _conversion in string.Formatter().parse(value) if name is not None}
+        sample = value.format(year=2026, seq=123456)
+    except (KeyError, IndexError, ValueError):
+        raise InvalidInput(message, code="invalid_number_format", fields={"number_format": message}) from None
+    if "seq" not in names or not names <= {"seq", "year"}:
+        raise InvalidInput(message, code="invalid_number_format", fields={"number_format": message})
+    if len(sample) > MAX_NUMBER_LENGTH or any(ord(character) < 32 for character in sample):
+        too_long = _("Numbers in this format would be longer than %(max)d characters.") % {"max": MAX_NUMBER_LENGTH}
+        raise InvalidInput(too_long, code="invalid_number_format", fields={"number_format": too_long})
+    return value
+
+
+@transaction.atomic
+def set_number_format(*, series: str, number_format: str, actor: Actor) -> Vendor:
+    """Change the format of a number series (stored on the vendor); numbers already issued keep theirs."""
+    field = NUMBER_FORMAT_FIELDS.get(series)
+    if field is None:
+        message = _("This series has no configurable format.")
+        raise InvalidInput(message, code="unknown_series")
+    cleaned = clean_number_format(number_format)
+    vendor = Vendor.objects.select_for_update().order_by("pk").first()
+    if vendor is None:
+        raise InvalidInput(_("Enter the vendor's company data first."), code="vendor_missing")
+    before = getattr(vendor, field)
+    if before != cleaned:
+        setattr(vendor, field, cleaned)
+        vendor.save(update_fields=[field])
+        record_event(
+            actor=actor,
+            org_id=None,
+            action="number_series.format_changed",
+            object_type="number_series",
+            object_id=series,
+            before={"number_format": before},
+            after={"number_format": cleaned},
+        )
+    return vendor

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from konto.portal.views import auth, contracts, overview, products, settings, users
+from konto.portal.views import auth, contracts, invoices, overview, products, settings, users
 
 app_name = "portal"
 
@@ -33,6 +33,27 @@ urlpatterns = [
     path("account/products/", products.ProductListView.as_view(), name="products"),
     path("account/products/order/preview/", products.OrderPreviewView.as_view(), name="order_preview"),
     path("account/products/order/confirm/", products.OrderConfirmView.as_view(), name="order_confirm"),
+    path("account/invoices/", invoices.InvoiceListView.as_view(), name="invoices"),
+    path("account/invoices/<str:public_id>/", invoices.InvoiceDetailView.as_view(), name="invoice_detail"),
+    path(
+        "account/invoices/<str:public_id>/download/<str:kind>/",
+        invoices.InvoiceDownloadView.as_view(),
+        name="invoice_download",
+    ),
+    path("account/invoices/<str:public_id>/email/", invoices.InvoiceEmailView.as_view(), name="invoice_email"),
+    path("account/invoices/<str:public_id>/share/", invoices.ShareLinkCreateView.as_view(), name="invoice_share"),
+    path(
+        "account/invoices/<str:public_id>/share/<str:link_id>/revoke/",
+        invoices.ShareLinkRevokeView.as_view(),
+        name="share_link_revoke",
+    ),
+    path(
+        "account/credit-notes/<str:public_id>/download/<str:kind>/",
+        invoices.CreditNoteDownloadView.as_view(),
+        name="credit_note_download",
+    ),
+    path("share/<str:token>/", invoices.SharedInvoiceView.as_view(), name="shared_invoice"),
+    path("share/<str:token>/download/", invoices.SharedInvoiceDownloadView.as_view(), name="shared_invoice_download"),
     path("account/users/", users.UserListView.as_view(), name="users"),
     path("account/users/invite/", users.UserInviteView.as_view(), name="user_invite"),
     path("account/users/billing-access/", users.BillingAccessGiveView.as_view(), name="billing_access"),
@@ -46,6 +67,21 @@ urlpatterns = [
     ),
     path("account/settings/", settings.BillingProfileEditView.as_view(), name="settings"),
     path("account/settings/api-tokens/", settings.ApiTokenListView.as_view(), name="api_tokens"),
+    path(
+        "account/settings/invoice-recipients/",
+        invoices.InvoiceRecipientListView.as_view(),
+        name="invoice_recipients",
+    ),
+    path(
+        "account/settings/invoice-recipients/<str:public_id>/",
+        invoices.InvoiceRecipientEditView.as_view(),
+        name="invoice_recipient_edit",
+    ),
+    path(
+        "account/settings/invoice-recipients/<str:public_id>/remove/",
+        invoices.InvoiceRecipientRemoveView.as_view(),
+        name="invoice_recipient_remove",
+    ),
     path(
         "account/settings/api-tokens/<str:public_id>/revoke/",
         settings.ApiTokenRevokeView.as_view(),

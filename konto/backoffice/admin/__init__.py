@@ -1,4 +1,4 @@
-"""What vendor staff see and edit in the back office: vendor, orgs, users, access, catalog, contracts, audit trail.
+"""What vendor staff see and edit in the back office: vendor, orgs, users, access, catalog, contracts, billing, audit.
 
 Every model is registered on `backoffice_site`, never on Django's default
 site. Changes to orgs, license pools and API tokens go through services (each
@@ -9,4 +9,4 @@ after the catalog and form rules have checked them.
 
 # Importing the submodules registers their model admins on `backoffice_site`
 # (the app config imports this package in ready()).
-from konto.backoffice.admin import access, catalog, contracts, orgs, records, users, vendor  # noqa: F401
+from konto.backoffice.admin import access, billing, catalog, contracts, orgs, records, users, vendor  # noqa: F401

@@ -27,7 +27,7 @@ class VendorAdmin(ModelAdmin[Vendor]):
         (_("Address"), {"fields": ("street", "postal_code", "city", "country")}),
         (_("Tax"), {"fields": ("vat_id", "tax_number")}),
         (_("Contact"), {"fields": ("email", "phone", "website")}),
-        (_("Bank account"), {"fields": ("bank_name", "iban", "bic", "sepa_creditor_id")}),
+        (_("Bank account"), {"fields": ("bank_name", "iban", "bic", "sepa_creditor_id", "qr_bill_iban")}),
         (
             _("Invoicing"),
             {"fields": ("invoice_number_format", "credit_note_number_format", "default_payment_terms_days")},

@@ -12,12 +12,14 @@ from django.apps import apps
 from django.contrib.auth import authenticate
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db.models import Count
 
 from konto.accounts.models import LicensePool, LicenseType, Org, User, Vendor
 from konto.accounts.permissions import effective_permissions, has_any_billing_permission
 from konto.accounts.selectors import license_usage
 from konto.accounts.testing import make_org
 from konto.backoffice.management.commands.seed_demo import _term_containing
+from konto.billing.models import CreditNote, Invoice, StoredDocument
 from konto.contracts.models import Charge, Contract
 from konto.core.models import AuditEvent
 from konto.core.vatid import normalize_vat_id
@@ -30,6 +32,7 @@ DEMO_LOGINS = {
     "verkauf@baeckerei-mueller.example",
     "admin@alpenblick.example",
     "admin@tierhilfe-zuerich.example",
+    "admin@stadtwerke-musterstadt.example",
     "ops@nimbus.example",
     "ae@nimbus.example",
     "support@nimbus.example",
@@ -65,9 +68,10 @@ def test_first_run_creates_the_demo_records(seeded):
     assert sorted(Org.objects.values_list("legal_name", flat=True)) == [
         "Alpenblick Software GmbH",
         "Bäckerei Müller GmbH",
+        "Stadtwerke Musterstadt",
         "Tierhilfe Zürich",
     ]
-    assert User.objects.filter(email__endswith=".example").count() == 23
+    assert User.objects.filter(email__endswith=".example").count() == 24
 
 
 @pytest.mark.usefixtures("seeded")
@@ -175,11 +179,13 @@ def test_output_names_the_url_and_the_logins(seeded):
         "verkauf@baeckerei-mueller.example",
         "admin@alpenblick.example",
         "admin@tierhilfe-zuerich.example",
+        "admin@stadtwerke-musterstadt.example",
         "ops@nimbus.example",
         "ae@nimbus.example",
         "support@nimbus.example",
     ]
     assert "Bäckerei Müller GmbH" in table[0]
+    assert "Stadtwerke Musterstadt" in table[5]
 
 
 def test_refuses_to_run_without_debug_and_creates_nothing(settings):
@@ -197,7 +203,7 @@ def test_runs_with_debug(settings):
 
     call_command("seed_demo", stdout=StringIO())
 
-    assert Org.objects.count() == 3
+    assert Org.objects.count() == 4
 
 
 @pytest.mark.usefixtures("seeded")
@@ -275,8 +281,11 @@ def test_demo_orgs_get_their_contracts_from_the_contracts_service(db):
         "annual",
         "CHF",
     )
-    assert _lines(tierhilfe) == [("enterprise", 10, Decimal("0.0000"))]
-    assert list(Charge.objects.filter(contract=tierhilfe).values_list("net_amount", flat=True)) == [Decimal("0.00")]
+    assert _lines(tierhilfe) == [("enterprise", 10, Decimal("0.0000")), ("data-storage", 1, Decimal("1215.0000"))]
+    assert sorted(Charge.objects.filter(contract=tierhilfe).values_list("net_amount", flat=True)) == [
+        Decimal("0.00"),
+        Decimal("1215.00"),
+    ]
 
     # The bought seats are exactly what the contract lines sell
     assert [_pool(name) for name in ("Bäckerei Müller GmbH", "Alpenblick Software GmbH", "Tierhilfe Zürich")] == [
@@ -284,9 +293,17 @@ def test_demo_orgs_get_their_contracts_from_the_contracts_service(db):
         (0, 40),
         (0, 10),
     ]
+    stadtwerke = _contract_of("Stadtwerke Musterstadt")
+    assert (stadtwerke.start_date, stadtwerke.end_date, stadtwerke.billing_frequency) == (
+        date(2026, 4, 1),
+        date(2027, 4, 1),
+        "annual",
+    )
+    assert (stadtwerke.payment_method_kind, stadtwerke.buyer_reference) == ("bank_transfer", "04011000-1234512345-06")
+    assert _lines(stadtwerke) == [("professional", 25, Decimal("960.0000"))]
     events = AuditEvent.objects.filter(action="contract.created").order_by("id")
     assert [(e.actor_email, e.object_id) for e in events] == [
-        ("seed_demo", c.public_id) for c in (baeckerei, alpenblick, tierhilfe)
+        ("seed_demo", c.public_id) for c in (baeckerei, alpenblick, tierhilfe, stadtwerke)
     ]
 
 
@@ -319,3 +336,107 @@ def test_demo_terms_move_on_by_whole_years_once_they_would_be_over():
     assert _term_containing(date(2027, 2, 28), date(2026, 3, 1), 12) == (date(2026, 3, 1), date(2027, 3, 1))
     assert _term_containing(date(2027, 3, 1), date(2026, 3, 1), 12) == (date(2027, 3, 1), date(2028, 3, 1))
     assert _term_containing(date(2029, 7, 4), date(2026, 1, 1), 12) == (date(2029, 1, 1), date(2030, 1, 1))
+
+
+# ---------------------------------------------------------------- invoice history
+
+
+def _invoices(legal_name: str) -> list[tuple[str, date, str, Decimal, Decimal, Decimal]]:
+    return [
+        (str(i.number), i.issue_date, i.currency, i.net_amount, i.tax_amount, i.gross_amount)
+        for i in Invoice.objects.filter(org__legal_name=legal_name).order_by("number")
+    ]
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@time_machine.travel(date(2026, 11, 27), tick=False)
+@pytest.mark.usefixtures("media")
+def test_demo_orgs_have_their_invoices_since_their_contracts_started(db):
+    _seed()
+
+    # Numbered in issue-date order across the orgs
+    assert _invoices("Tierhilfe Zürich") == [
+        ("RE-2026-000001", date(2026, 1, 1), "CHF", Decimal("1215.00"), Decimal("0.00"), Decimal("1215.00"))
+    ]
+    # CHF by transfer: paid to the vendor's Swiss account, the one its QR-bill names
+    tierhilfe_xml = StoredDocument.objects.get(invoice__number="RE-2026-000001", kind="xml").file.read()
+    assert b"<ram:IBANID>CH4431999123000889012</ram:IBANID>" in tierhilfe_xml
+    assert _invoices("Alpenblick Software GmbH") == [
+        ("RE-2026-000002", date(2026, 3, 1), "EUR", Decimal("82200.00"), Decimal("0.00"), Decimal("82200.00"))
+    ]
+    assert _invoices("Stadtwerke Musterstadt") == [
+        ("RE-2026-000003", date(2026, 4, 1), "EUR", Decimal("24000.00"), Decimal("4560.00"), Decimal("28560.00"))
+    ]
+    assert _invoices("Bäckerei Müller GmbH") == [
+        (f"RE-2026-{seq:06}", date(2026, month, 1), "EUR", Decimal("125.00"), Decimal("23.75"), Decimal("148.75"))
+        for seq, month in zip(range(4, 10), range(6, 12), strict=True)
+    ]
+    alpenblick = Invoice.objects.get(org__legal_name="Alpenblick Software GmbH")
+    assert list(alpenblick.taxes.values_list("tax_category", "tax_rate")) == [("AE", Decimal("0.00"))]
+    assert alpenblick.notes == ["Steuerschuldnerschaft des Leistungsempfängers."]
+    assert (alpenblick.buyer["vat_id"], alpenblick.seller["vat_id"]) == ("ATU13585627", "DE123456788")
+    tierhilfe = Invoice.objects.get(org__legal_name="Tierhilfe Zürich")
+    assert list(tierhilfe.taxes.values_list("tax_category", flat=True)) == ["O"]
+
+    # Alpenblick's data storage is credited: 2 × 1,500.00, reverse charge
+    note = CreditNote.objects.get()
+    assert (note.number, note.invoice_id, note.is_full, note.reason) == (
+        "GS-2026-000001",
+        alpenblick.pk,
+        False,
+        "Kulanz: Datenspeicher doppelt berechnet",
+    )
+    assert (note.net_amount, note.tax_amount, note.gross_amount) == (
+        Decimal("3000.00"),
+        Decimal("0.00"),
+        Decimal("3000.00"),
+    )
+    assert [line.invoice_line.charge.line.product.code for line in note.lines.all()] == ["data-storage"]
+    alpenblick.refresh_from_db()
+    assert (alpenblick.status, alpenblick.amount_credited, alpenblick.open_amount) == (
+        "open",
+        Decimal("3000.00"),
+        Decimal("79200.00"),
+    )
+
+    # Every invoice and the credit note have their PDF and XML; Stadtwerke's XML is XRechnung
+    per_record = StoredDocument.objects.values("invoice__number", "credit_note__number").annotate(n=Count("id"))
+    assert len(per_record) == 10
+    assert {row["n"] for row in per_record} == {2}
+    assert sorted(
+        StoredDocument.objects.filter(invoice__org__legal_name="Stadtwerke Musterstadt").values_list(
+            "filename", "profile"
+        )
+    ) == [("RE-2026-000003-xrechnung.xml", "xrechnung"), ("RE-2026-000003.pdf", "xrechnung")]
+    assert StoredDocument.objects.filter(profile="factur-x").count() == 18
+
+
+@time_machine.travel(date(2026, 11, 27), tick=False)
+@pytest.mark.usefixtures("media")
+def test_rerun_adds_no_invoice_credit_note_or_document(db):
+    _seed()
+    counts = _row_counts()
+
+    output = _seed()
+    _seed("--reset")
+
+    assert _row_counts() == counts
+    assert output.startswith("Demo data is already in place; nothing changed.\n")
+    assert Invoice.objects.count() == 9
+    assert CreditNote.objects.count() == 1
+
+
+@pytest.mark.usefixtures("media")
+def test_history_follows_the_calendar(db):
+    # A month later Bäckerei has one invoice more (its next monthly period started)
+    with time_machine.travel(date(2026, 11, 27), tick=False):
+        _seed()
+    with time_machine.travel(date(2026, 12, 1), tick=False):
+        _seed()
+
+    assert [number for number, *_ in _invoices("Bäckerei Müller GmbH")][-1] == "RE-2026-000010"
+    assert Invoice.objects.count() == 10

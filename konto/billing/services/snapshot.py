@@ -20,7 +20,8 @@ UNIT_CODES = {"user": "C62", "10gb": "C62", "inbox": "C62", "dialer_seat": "C62"
 PAYMENT_MEANS = {"bank_transfer": "58", "sepa_debit": "59", "card": "54"}
 
 
-def party(snapshot: dict[str, Any]) -> Party:
+def party(snapshot: dict[str, Any], *, contact_name: str = "") -> Party:
+    """A Party from a seller/buyer snapshot; `contact_name` is the contact point (BT-41) if the snapshot has none."""
     return Party(
         name=snapshot.get("name", ""),
         street=snapshot.get("street", ""),
@@ -35,7 +36,13 @@ def party(snapshot: dict[str, Any]) -> Party:
         register_entry=snapshot.get("register_entry", ""),
         managing_directors=snapshot.get("managing_directors", ""),
         website=snapshot.get("website", ""),
+        contact_name=snapshot.get("contact_name", "") or contact_name,
     )
+
+
+def seller_party(snapshot: dict[str, Any]) -> Party:
+    """The seller, with its accounts receivable as contact point (BT-41, which XRechnung requires: BR-DE-5)."""
+    return party(snapshot, contact_name=_("Accounts receivable"))
 
 
 def _line(line: InvoiceLine | CreditNoteLine, position: int) -> DocumentLine:
@@ -85,12 +92,15 @@ def _payment(invoice: Invoice, *, number: str, due_amount_positive: bool) -> Pay
         terms = _("Payable immediately without deduction.")
     else:
         terms = _("Payable within %(days)d days without deduction.") % {"days": invoice.payment_terms_days}
+    # CHF transfers go to the vendor's Swiss account, the one its QR-bill names.
+    swiss_account = seller.get("qr_bill_iban", "") if invoice.currency == "CHF" else ""
     return PaymentInstructions(
         means_code=means,
         terms=terms,
         due_date=invoice.due_date,
-        iban=seller.get("iban", "") if means == "58" else "",
-        bic=seller.get("bic", "") if means == "58" else "",
+        iban=(swiss_account or seller.get("iban", "")) if means == "58" else "",
+        bic=("" if swiss_account else seller.get("bic", "")) if means == "58" else "",
+        qr_bill_iban=swiss_account if means == "58" else "",
         account_name=seller.get("name", ""),
         remittance=number,
         creditor_id=seller.get("sepa_creditor_id", "") if means == "59" else "",
@@ -111,7 +121,7 @@ def build_invoice_document(invoice: Invoice) -> InvoiceDocument:
             issue_date=invoice.issue_date,
             currency=invoice.currency,
             language=invoice.language,
-            seller=party(invoice.seller),
+            seller=seller_party(invoice.seller),
             buyer=party(invoice.buyer),
             lines=tuple(_line(line, position) for position, line in enumerate(lines, start=1)),
             tax_subtotals=tuple(_subtotal(tax) for tax in taxes),
@@ -150,7 +160,7 @@ def build_credit_note_document(credit_note: CreditNote) -> InvoiceDocument:
             issue_date=credit_note.issue_date,
             currency=credit_note.currency,
             language=credit_note.language,
-            seller=party(credit_note.seller),
+            seller=seller_party(credit_note.seller),
             buyer=party(credit_note.buyer),
             lines=tuple(_line(line, position) for position, line in enumerate(lines, start=1)),
             tax_subtotals=tuple(_subtotal(tax) for tax in taxes),

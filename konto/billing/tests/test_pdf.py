@@ -107,10 +107,12 @@ def test_info_dictionary_matches_xmp():
     with pikepdf.open(BytesIO(data)) as document:
         info = document.trailer.Info
         root = etree.fromstring(document.Root.Metadata.read_bytes())
-        assert str(info.Title) == "Invoice RE-2026-000041"
-        assert xmp_value(root, "//dc:title//rdf:li/text()") == "Invoice RE-2026-000041"
+        # A German document is titled in German (document language "de").
+        assert str(info.Title) == "Rechnung RE-2026-000041"
+        assert xmp_value(root, "//dc:title//rdf:li/text()") == "Rechnung RE-2026-000041"
         assert str(info.Author) == xmp_value(root, "//dc:creator//rdf:li/text()") == "Nimbus CRM GmbH"
         assert str(info.Subject) == xmp_value(root, "//dc:description//rdf:li/text()")
+        assert str(info.Subject) == "Rechnung RE-2026-000041 von Nimbus CRM GmbH an Bäckerei Müller GmbH"
         assert str(info.Producer) == xmp_value(root, "//pdf:Producer/text()")
         assert str(info.Creator) == xmp_value(root, "//xmp:CreatorTool/text()") == "Konto"
         assert str(info.CreationDate) == "D:20260301083000+00'00'"
@@ -229,29 +231,62 @@ def test_domestic_invoice_prints_the_mandatory_content():
     for expected in [
         "Nimbus CRM GmbH",
         "Friedrichstraße 123",
-        "VAT ID: DE123456788",
-        "Tax number: 37/123/45678",
+        "USt-IdNr.: DE123456788",
+        "Steuernummer: 37/123/45678",
         "Bäckerei Müller GmbH Hauptstraße 12 80331 München",
-        "Invoice RE-2026-000041",
-        "Date 01.03.2026",
-        "Service period 01.03.2026 – 31.03.2026",  # end exclusive in the data, printed inclusively
-        "CTR-2025-0007",
+        "Rechnung RE-2026-000041",
+        "Rechnungsnummer RE-2026-000041",
+        "Datum 01.03.2026",
+        "Leistungszeitraum 01.03.2026 – 31.03.2026",  # end exclusive in the data, printed inclusively
+        "Vertrag CTR-2025-0007",
         "Essentials (user / month)",
         "1 5 25,00 19 % 125,00",
         "2 2 12,50 19 % 25,00",
         "3 1 7,99 19 % 7,99",
-        "Net total 157,99 €",
-        "VAT 19 % on 157,99 € 30,02 €",
-        "188,01 €",
-        "Due date 15.03.2026",
-        "Please transfer 188,01 € by 15.03.2026 to Nimbus CRM GmbH, quoting RE-2026-000041:",
+        "Nettobetrag 157,99 €",
+        "USt. 19 % auf 157,99 € 30,02 €",
+        "Gesamt 188,01 €",
+        "Fällig am 15.03.2026",
+        "Bitte überweisen Sie 188,01 € bis zum 15.03.2026 an Nimbus CRM GmbH unter Angabe von RE-2026-000041:",
         "IBAN DE89 3704 0044 0532 0130 00",
         "HRB 123456 B, Amtsgericht Charlottenburg",
+        "Geschäftsführung: Nina Neumann, Paul Berger",
+        "Seite 1 von 1",
+    ]:
+        assert expected in text, expected
+    assert "Hinweise" not in text  # nothing to note on a domestic invoice
+    # No English label leaks into a German document.
+    for english in ["Invoice", "Service period", "Net total", "VAT ID", "Tax number", "Due date", "Page 1"]:
+        assert english not in text, english
+
+
+def test_domestic_invoice_in_english_prints_english_labels():
+    data, _xml = render(replace(samples.de_domestic_invoice(), language="en"))
+
+    text = flat(page_texts(data)[0])
+
+    for expected in [
+        "VAT ID: DE123456788",
+        "Tax number: 37/123/45678",
+        "Invoice RE-2026-000041",
+        "Invoice number RE-2026-000041",
+        "Date Mar 1, 2026",
+        "Service period Mar 1, 2026 – Mar 31, 2026",
+        "Contract CTR-2025-0007",
+        "Your VAT ID DE295713867",
+        "1 5 25.00 19% 125.00",
+        "Net total €157.99",
+        "VAT 19% on €157.99 €30.02",
+        "Total €188.01",
+        "Due date Mar 15, 2026",
+        "Please transfer €188.01 by Mar 15, 2026 to Nimbus CRM GmbH, quoting RE-2026-000041:",
         "Managing directors: Nina Neumann, Paul Berger",
         "Page 1 of 1",
     ]:
         assert expected in text, expected
-    assert "Notes" not in text  # nothing to note on a domestic invoice
+    assert "Notes" not in text
+    for german in ["Rechnung", "Leistungszeitraum", "USt", "Seite"]:
+        assert german not in text, german
 
 
 def test_reverse_charge_invoice_prints_both_vat_ids_and_the_note():
@@ -260,11 +295,12 @@ def test_reverse_charge_invoice_prints_both_vat_ids_and_the_note():
     data, _xml = render(document)
 
     text = flat(page_texts(data)[0])
-    assert "Your VAT ID ATU13585627" in text
-    assert "VAT ID: DE123456788" in text
-    assert f"Notes {document.tax_subtotals[0].exemption_reason}" in text
-    assert "VAT 0 % on € 38.220,00 € 0,00" in text  # de_AT puts the euro sign first
-    assert "Purchase order PO-4711" in text
+    assert "Ihre USt-IdNr. ATU13585627" in text
+    assert "USt-IdNr.: DE123456788" in text
+    assert f"Hinweise {document.tax_subtotals[0].exemption_reason}" in text
+    assert "Hinweise Steuerschuldnerschaft des Leistungsempfängers." in text  # the § 14a (5) UStG wording
+    assert "USt. 0 % auf € 38.220,00 € 0,00" in text  # de_AT puts the euro sign first
+    assert "Bestellnummer PO-4711" in text
     assert "ÖSTERREICH" in text  # a foreign buyer's address names the country
 
 
@@ -272,11 +308,14 @@ def test_credit_note_is_titled_credit_note_and_names_the_corrected_invoice():
     data, _xml = render(samples.credit_note())
 
     text = flat(page_texts(data)[0])
-    assert "Credit note GS-2026-000003" in text
-    assert "This credit note corrects invoice RE-2026-000041 of 01.03.2026." in text
-    assert "Corrected invoice RE-2026-000041" in text
+    # German: a credit note (381) is a "Rechnungskorrektur"; a "Gutschrift" is self-billing (§ 14 (2) UStG).
+    assert "Rechnungskorrektur GS-2026-000003" in text
+    assert "Korrekturnummer GS-2026-000003" in text
+    assert "Diese Rechnungskorrektur bezieht sich auf die Rechnung RE-2026-000041 vom 01.03.2026." in text
+    assert "Korrigierte Rechnung RE-2026-000041" in text
     assert "Gutschrift" not in text
-    assert "Refund of 188,01 € to the account DE02 XXXX XXXX XXXX XX20 51." in text
+    assert "Erstattung von 188,01 € auf das Konto DE02 XXXX XXXX XXXX XX20 51." in text
+    assert "Fällig am" not in text
     assert "Due date" not in text
     # The buyer's refund account is not printed as the seller's bank in the footer.
     assert "Bank: Bäckerei" not in text
@@ -301,7 +340,7 @@ def test_public_sector_invoice_prints_leitweg_id_and_po_number():
 
     text = flat(page_texts(data)[0])
     assert "Leitweg-ID 04011000-1234512345-06" in text
-    assert "Purchase order BEST-2026-0815" in text
+    assert "Bestellnummer BEST-2026-0815" in text
 
 
 def test_prorated_line_prints_its_description_and_four_decimal_unit_prices():
@@ -329,12 +368,12 @@ def test_long_invoice_flows_onto_further_pages_with_totals_on_the_last():
 
     assert len(texts) == 3
     for number, text in enumerate(texts, start=1):
-        assert f"Page {number} of 3" in text
-        assert "Pos. Description" in text  # the table header repeats
-        assert "Managing directors: Nina Neumann, Paul Berger" in text  # footer on every page
+        assert f"Seite {number} von 3" in text
+        assert "Pos. Beschreibung Menge Einzelpreis EUR USt. Betrag EUR" in text  # the table header repeats
+        assert "Geschäftsführung: Nina Neumann, Paul Berger" in text  # footer on every page
     assert "Add-on 45" in texts[-1] or "Add-on 45" in texts[-2]
-    assert all("Net total" not in text for text in texts[:-1])
-    assert "Net total" in texts[-1]
+    assert all("Nettobetrag" not in text for text in texts[:-1])
+    assert "Nettobetrag" in texts[-1]
     assert all(f"Add-on {index} " in " ".join(texts) for index in range(1, 46))
 
 
@@ -406,7 +445,8 @@ def test_swiss_qr_bill_data_and_drawn_code():
     assert "Zahlteil" in text
     assert "Empfangsschein" in text
     assert "Referenz RF12 RE20 2600 0057" in text
-    assert "Please pay CHF 1’020.00 by 15.04.2026 with the QR-bill below." in text
+    assert "Bitte zahlen Sie CHF 1’020.00 bis zum 15.04.2026 mit der untenstehenden QR-Rechnung." in text
+    assert "Hinweise Nicht im Inland steuerbare Leistung." in text  # category O: not taxable in Germany
 
 
 def test_qr_iban_gets_a_qr_reference_from_the_invoice_number():

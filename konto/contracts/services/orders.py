@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -99,11 +99,15 @@ def place_order(
     po_number: str = "",
     expected_fingerprint: str | None = None,
     today: date | None = None,
+    after_place: Callable[[Order], object] | None = None,
 ) -> PlacedOrder:
     """Confirm an order: the order, its contract lines and their charges, or nothing.
 
     The same key and body return the first order (created=False); the same key
-    with another body raises Conflict `idempotency_key_reused`.
+    with another body raises Conflict `idempotency_key_reused`. `after_place`
+    runs inside this transaction once a new order is fulfilled (never for a
+    repeated submission): layers above contracts hook in there, e.g. billing
+    invoicing an Essentials purchase at once; if it raises, nothing is ordered.
     """
     key = _clean_idempotency_key(idempotency_key)
     po = _clean_po_number(po_number)
@@ -203,6 +207,8 @@ def place_order(
             "po_number": po,
         },
     )
+    if after_place is not None:
+        after_place(order)
     return PlacedOrder(order=order, created=True)
 
 

@@ -23,6 +23,7 @@ from django.views import View
 from konto.accounts.actors import actor_from_request
 from konto.accounts.models import Org
 from konto.accounts.permissions import PURCHASE
+from konto.billing.services.invoices import invoice_purchase
 from konto.catalog.models import Product
 from konto.catalog.selectors import OrgProduct, products_for_org
 from konto.contracts import selectors
@@ -210,6 +211,7 @@ class OrderConfirmView(PurchaseMixin, View):
                 idempotency_key=form.cleaned_data["idempotency_key"],
                 expected_fingerprint=form.cleaned_data["fingerprint"],
                 po_number=data["po_number"],
+                after_place=invoice_purchase,
             )
         except PriceChanged as changed:
             warning = _(

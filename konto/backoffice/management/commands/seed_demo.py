@@ -1,5 +1,5 @@
-"""`manage.py seed_demo`: the Nimbus CRM demo — vendor, catalog, price books, three orgs, their users and
-contracts, vendor staff.
+"""`manage.py seed_demo`: the Nimbus CRM demo — vendor, catalog, price books, four orgs, their users,
+contracts and invoice history, vendor staff.
 
 Idempotent: every record has a stable key (vendor singleton, product code,
 price book segment + currency, price book + product + frequency, org legal
@@ -15,6 +15,13 @@ demo contract; contracts are history and `--reset` leaves them (and what
 people bought on them) as they are. Each contract is its own transaction,
 after the rest of the demo is committed: a failed run is completed by the next.
 
+Invoice history: each demo org's contracts are billed by the billing service
+for every billing date from the contract start up to today, in date order
+across the orgs (so numbers follow the issue dates), each invoice with its
+stored PDF/A-3 and XML; Alpenblick gets a credit note for its data-storage
+line. Billing bills nothing twice and the credit note is issued only while
+Alpenblick's invoice has none, so a re-run adds nothing.
+
 Every demo user's password is `konto-demo`. It is set when the user is
 created (and by `--reset`), never on a plain re-run, so a password someone
 changed stays changed. Because the password is public, the command refuses to
@@ -25,7 +32,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -48,13 +55,16 @@ from konto.accounts.models import (
 )
 from konto.backoffice.roles import sync_staff_groups
 from konto.backoffice.services import assign_role_group
+from konto.billing.models import CreditNote, Invoice
+from konto.billing.services.credit_notes import issue_credit_note
+from konto.billing.services.invoices import invoice_due_charges
 from konto.catalog.models import PriceBook, PriceBookEntry, Product
 from konto.catalog.services import validate_product, validate_unit_price
 from konto.contracts.models import Contract, PaymentMethodKind
 from konto.contracts.services.contracts import InitialLine, create_contract
 from konto.core.audit import Actor
 from konto.core.editions import Edition
-from konto.core.periods import MONTHS_PER_PERIOD, BillingFrequency, add_months
+from konto.core.periods import MONTHS_PER_PERIOD, BillingFrequency, add_months, periods_between
 from konto.core.vatid import normalize_vat_id
 
 DEMO_PASSWORD = "konto-demo"  # noqa: S105 - the published demo password, refused without DEBUG
@@ -77,6 +87,7 @@ VENDOR: dict[str, Any] = {
     "bank_name": "Commerzbank",
     "iban": "DE89370400440532013000",
     "bic": "COBADEFFXXX",
+    "qr_bill_iban": "CH4431999123000889012",
     "sepa_creditor_id": "DE98ZZZ09999999999",
     "default_payment_terms_days": 14,
 }
@@ -286,6 +297,9 @@ PRICE_BOOK_NAMES: dict[tuple[str, str], str] = {
 BAECKEREI = "Bäckerei Müller GmbH"
 ALPENBLICK = "Alpenblick Software GmbH"
 TIERHILFE = "Tierhilfe Zürich"
+STADTWERKE = "Stadtwerke Musterstadt"
+STADTWERKE_LEITWEG_ID = "04011000-1234512345-06"  # buyer reference (BT-10): its invoices are XRechnung
+CREDIT_NOTE_REASON = "Kulanz: Datenspeicher doppelt berechnet"
 
 ORGS: list[dict[str, Any]] = [
     {
@@ -327,6 +341,20 @@ ORGS: list[dict[str, Any]] = [
         "segment": Segment.NONPROFIT,
         "edition": Edition.ENTERPRISE,
     },
+    # A German public-sector buyer: pays by transfer and needs XRechnung (Leitweg-ID on its contract).
+    {
+        "legal_name": STADTWERKE,
+        "street": "Am Rathausplatz 1",
+        "postal_code": "12345",
+        "city": "Musterstadt",
+        "country": "DE",
+        "vat_id": "DE812345673",
+        "billing_email": "rechnungseingang@stadtwerke-musterstadt.example",
+        "currency": "EUR",
+        "language": "de",
+        "segment": Segment.COMMERCIAL,
+        "edition": Edition.PROFESSIONAL,
+    },
 ]
 
 # org -> {license type: free seats}. Bought seats come from the demo contracts below.
@@ -334,6 +362,7 @@ LICENSE_POOLS: dict[str, dict[str, int]] = {
     BAECKEREI: {LicenseType.FULL: 0, LicenseType.IDENTITY: 100},
     ALPENBLICK: {LicenseType.FULL: 0, LicenseType.IDENTITY: 100},
     TIERHILFE: {LicenseType.FULL: 0, LicenseType.IDENTITY: 100},
+    STADTWERKE: {LicenseType.FULL: 0, LicenseType.IDENTITY: 100},
 }
 
 
@@ -348,6 +377,7 @@ class DemoContract:
     payment_terms_days: int = 14
     notice_period_days: int = 30
     po_number: str = ""
+    buyer_reference: str = ""  # Leitweg-ID of a German public-sector buyer
 
 
 CONTRACTS = [
@@ -372,14 +402,26 @@ CONTRACTS = [
         notice_period_days=90,
         po_number="PO-2026-0815",
     ),
-    # A verified nonprofit: 10 donated Enterprise licenses at 0.00 CHF.
+    # A verified nonprofit: 10 donated Enterprise licenses at 0.00 CHF, Data Storage at the nonprofit price.
     DemoContract(
         TIERHILFE,
         date(2026, 1, 1),
         12,
         BillingFrequency.ANNUAL,
         PaymentMethodKind.BANK_TRANSFER,
-        (("enterprise", 10, "0.00"),),
+        (("enterprise", 10, "0.00"), ("data-storage", 1, None)),
+    ),
+    # Public sector, Professional, annual by bank transfer: 25 × 960.00 EUR per year, invoiced as XRechnung.
+    DemoContract(
+        STADTWERKE,
+        date(2026, 4, 1),
+        12,
+        BillingFrequency.ANNUAL,
+        PaymentMethodKind.BANK_TRANSFER,
+        (("professional", 25, None),),
+        payment_terms_days=30,
+        notice_period_days=90,
+        buyer_reference=STADTWERKE_LEITWEG_ID,
     ),
 ]
 
@@ -468,6 +510,13 @@ ORG_USERS = [
     ),
     DemoUser("reto.keller@tierhilfe-zuerich.example", "Reto Keller", TIERHILFE),
     DemoUser("nina.baumann@tierhilfe-zuerich.example", "Nina Baumann", TIERHILFE),
+    DemoUser(
+        "admin@stadtwerke-musterstadt.example",
+        "Jürgen Schulze",
+        STADTWERKE,
+        profile="system_administrator",
+        role="System Administrator, Full",
+    ),
 ]
 ACCOUNT_EXECUTIVE_EMAIL = "ae@nimbus.example"
 LOGIN_ORDER = [
@@ -476,6 +525,7 @@ LOGIN_ORDER = [
     "verkauf@baeckerei-mueller.example",
     "admin@alpenblick.example",
     "admin@tierhilfe-zuerich.example",
+    "admin@stadtwerke-musterstadt.example",
     "ops@nimbus.example",
     "ae@nimbus.example",
     "support@nimbus.example",
@@ -519,6 +569,7 @@ class Command(BaseCommand):
                 self.seed_user(user, orgs=orgs)
         # create_contract is a durable transaction of its own, so it runs after the block above.
         self.seed_contracts(orgs=orgs, products=products)
+        self.seed_invoice_history(orgs=orgs)
         self.print_summary()
 
     # ------------------------------------------------------------ helpers
@@ -633,8 +684,36 @@ class Command(BaseCommand):
                 payment_terms_days=spec.payment_terms_days,
                 notice_period_days=spec.notice_period_days,
                 po_number=spec.po_number,
+                buyer_reference=spec.buyer_reference,
             )
             self.created[Contract._meta.label] += 1
+
+    def seed_invoice_history(self, *, orgs: dict[str, Org]) -> None:
+        """Bill the demo orgs' contracts for every billing date up to today, in date order, then the credit note."""
+        today = timezone.localdate()
+        billing_dates: set[tuple[date, int]] = set()
+        for contract in Contract.objects.filter(org__in=orgs.values()).order_by("pk"):
+            end = min(contract.end_date, today + timedelta(days=1))
+            for period in periods_between(contract.start_date, contract.billing_frequency, contract.start_date, end):
+                billing_dates.add((period.start, contract.org_id))
+        by_id = {org.pk: org for org in orgs.values()}
+        for billing_date, org_id in sorted(billing_dates):
+            issued = invoice_due_charges(org=by_id[org_id], billing_date=billing_date)
+            self.created[Invoice._meta.label] += len(issued)
+        self.seed_credit_note(orgs[ALPENBLICK])
+
+    def seed_credit_note(self, org: Org) -> None:
+        """A partial credit note for the data-storage line of Alpenblick's first invoice (once)."""
+        invoice = Invoice.objects.filter(org=org).exclude(status=Invoice.Status.DRAFT).order_by("issue_date").first()
+        if invoice is None or CreditNote.objects.filter(invoice=invoice).exists():
+            return
+        line = invoice.lines.filter(charge__line__product__code="data-storage").first()
+        if line is None:
+            return
+        issue_credit_note(
+            invoice=invoice, actor=Actor.system("seed_demo"), reason=CREDIT_NOTE_REASON, line_ids=[line.pk]
+        )
+        self.created[CreditNote._meta.label] += 1
 
     def seed_user(self, spec: DemoUser, *, orgs: dict[str, Org]) -> User:
         if spec.org is None:

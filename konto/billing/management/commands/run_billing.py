@@ -10,7 +10,7 @@ from typing import Any, TextIO
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from konto.billing.services.billing_run import BATCH_SIZE, run_billing
+from konto.billing.services.billing_run import DOCUMENT_BATCH_SIZE, run_billing
 
 
 class ProgressBar:
@@ -48,7 +48,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--date", help="billing date YYYY-MM-DD (default: today in the default time zone)")
         parser.add_argument("--workers", type=int, default=1, help="worker processes (PostgreSQL only; default 1)")
-        parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="orgs per transaction")
+        parser.add_argument("--batch-size", type=int, default=DOCUMENT_BATCH_SIZE, help="orgs per transaction")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
     def handle(self, *args: Any, **options: Any) -> None:
