@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from konto.billing.models import Invoice, InvoiceLine
+from konto.billing.models import Invoice, InvoiceLine, NumberCounter
 from konto.billing.services.billing_run import run_billing
 from konto.billing.services.invoices import create_draft_invoices, issue_invoice
 from konto.contracts.models import Charge
@@ -96,3 +96,35 @@ def test_worker_processes_bill_every_org_once():
     assert sorted(str(number) for number in Invoice.objects.values_list("number", flat=True)) == [
         f"RE-2026-{seq:06}" for seq in range(1, 41)
     ]
+
+
+def test_a_thousand_invoices_finalised_concurrently_get_numbers_one_to_a_thousand():
+    # Given 1,000 drafts of 1,000 orgs (documents off: this is about the number counter, not rendering)
+    catalog = build_catalog()
+    drafts = []
+    for index in range(1000):
+        org = german_org(f"Firma {index:04} GmbH")
+        monthly_contract(org, catalog, quantity=1)
+        drafts.extend(create_draft_invoices(org=org, billing_date=JULY))
+    assert len(drafts) == 1000
+
+    # When 8 threads issue their 125 drafts each, all at once
+    def issue_share(share: list[Invoice]) -> list[str]:
+        return [str(issue_invoice(invoice=draft, actor=Actor.system("t"), documents=False).number) for draft in share]
+
+    results = _run_together([partial(issue_share, drafts[worker::8]) for worker in range(8)])
+
+    # Then every call succeeded and the numbers are exactly 1..1000 of the series: consecutive, no gap, no duplicate
+    assert not any(isinstance(result, Exception) for result in results), [
+        result for result in results if isinstance(result, Exception)
+    ]
+    assert [len(result) for result in results] == [125] * 8
+    expected = [f"RE-2026-{seq:06}" for seq in range(1, 1001)]
+    assert sorted(number for result in results for number in result) == expected
+    assert sorted(str(number) for number in Invoice.objects.values_list("number", flat=True)) == expected
+    assert Invoice.objects.filter(status="open").count() == 1000
+    assert list(NumberCounter.objects.values_list("year", "last_number")) == [(2026, 1000)]
+    # Each thread saw its own numbers rise, and the threads really overlapped: every one of them had taken
+    # its first number before any had taken its last (so this did not pass by running one after another)
+    assert all(result == sorted(result) for result in results)
+    assert max(result[0] for result in results) < min(result[-1] for result in results)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -11,6 +12,7 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
+from facturx import get_xml_from_pdf
 from playwright.sync_api import Browser, BrowserContext, Download, Page, expect
 
 from konto.accounts.models import Org
@@ -147,6 +149,15 @@ def test_admin_finds_downloads_and_shares_an_invoice(
     content = _pdf_bytes(download)
     assert content[:5] == b"%PDF-"
     assert len(content) == pdf.size
+    assert hashlib.sha256(content).hexdigest() == pdf.sha256
+    # and the XML embedded in the downloaded PDF/A-3 is the stored XML of that invoice, byte for byte
+    stored_xml = StoredDocument.objects.get(invoice=invoice, kind=DocumentKind.XML)
+    with stored_xml.file.open("rb") as handle:
+        xml = handle.read()
+    embedded_name, embedded = get_xml_from_pdf(content, check_xsd=True)
+    assert embedded_name == ("xrechnung.xml" if stored_xml.profile == "xrechnung" else "factur-x.xml")
+    assert embedded == xml
+    assert f"<ram:ID>{invoice.number}</ram:ID>".encode() in embedded
 
     # When they create a share link valid for 7 days
     page.get_by_label("Valid for (days)").fill("7")

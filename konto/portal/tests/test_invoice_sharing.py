@@ -155,3 +155,69 @@ def test_another_org_cannot_share_or_revoke(client, setup):
     revoke = reverse("portal:share_link_revoke", kwargs={"public_id": invoice.public_id, "link_id": link.public_id})
     assert client.post(revoke).status_code == 404
     assert ShareLink.objects.get().revoked_at is None
+
+
+def _tampered(token: str) -> list[str]:
+    """The real token with one character changed (first, middle, last), and cut short."""
+
+    def changed(position: int) -> str:
+        replacement = "A" if token[position] != "A" else "B"
+        return token[:position] + replacement + token[position + 1 :]
+
+    return [changed(0), changed(len(token) // 2), changed(len(token) - 1), token[:-1], token[: len(token) // 2]]
+
+
+def test_a_tampered_or_truncated_link_is_refused_and_audits_no_open(client, setup):
+    invoice, _admin = setup
+    url = _share_url(_share(client, invoice).content.decode())
+    token = url.rstrip("/").rsplit("/", 1)[1]
+    client.logout()
+
+    for forged in _tampered(token):
+        assert forged != token
+        page = client.get(f"/share/{forged}/", HTTP_ACCEPT_LANGUAGE="en")
+        assert page.status_code == 404, forged
+        assert "This link is not valid" in page.content.decode()
+        assert "RE-2026-000001" not in page.content.decode()
+        assert client.get(f"/share/{forged}/download/").status_code == 404, forged
+
+    assert not AuditEvent.objects.filter(action="invoice.share_link_opened").exists()
+    assert ShareLink.objects.get().open_count == 0
+    # The untouched link still opens: the refusals above were the tampering, not a broken link
+    assert client.get(url).status_code == 200
+    assert AuditEvent.objects.filter(action="invoice.share_link_opened").count() == 1
+
+
+def test_another_orgs_invoice_id_is_404_on_every_invoice_url(client, setup, mailoutbox):
+    invoice, _admin = setup
+    _share(client, invoice)
+    link = ShareLink.objects.get()
+    other_org = german_org("Fremd GmbH", vat_id="")
+    stranger = make_admin(other_org, "otto@fremd.example", language="en")
+    own = issued_invoice(other_org, billing_date=date(2026, 7, 1))
+    client.force_login(stranger)
+    events_before = AuditEvent.objects.count()
+
+    def urls(target: Invoice) -> list[tuple[str, str, dict[str, str]]]:
+        public_id = target.public_id
+        return [
+            ("get", reverse("portal:invoice_detail", kwargs={"public_id": public_id}), {}),
+            ("get", reverse("portal:invoice_download", kwargs={"public_id": public_id, "kind": "pdf"}), {}),
+            ("get", reverse("portal:invoice_download", kwargs={"public_id": public_id, "kind": "xml"}), {}),
+            ("post", reverse("portal:invoice_email", kwargs={"public_id": public_id}), {"addresses": "x@k.example"}),
+            ("post", reverse("portal:invoice_share", kwargs={"public_id": public_id}), {"expires_in_days": "30"}),
+            (
+                "post",
+                reverse("portal:share_link_revoke", kwargs={"public_id": public_id, "link_id": link.public_id}),
+                {},
+            ),
+        ]
+
+    for method, url, data in urls(invoice):
+        assert getattr(client, method)(url, data).status_code == 404, url
+    assert AuditEvent.objects.count() == events_before
+    assert mailoutbox == []
+    assert (ShareLink.objects.count(), ShareLink.objects.get().revoked_at) == (1, None)
+    # The same URLs with the stranger's own invoice answer (so the 404s above are about the org, not the URLs)
+    own_urls = urls(own)
+    assert [client.get(url).status_code for method, url, _data in own_urls if method == "get"] == [200, 200, 200]
