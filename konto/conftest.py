@@ -20,6 +20,8 @@ def _test_settings(settings: Any) -> None:
     settings.KONTO_BASE_URL = "http://testserver"
     # A fast hasher: PBKDF2's deliberate cost would dominate the suite's run time.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Background tasks run at once in tests, whatever KONTO_TASKS says.
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 
 
 @pytest.fixture

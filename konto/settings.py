@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "ninja",
+    "django_tasks",
+    "django_tasks_db",  # its tables exist whichever backend runs, so the schema never depends on KONTO_TASKS
     "konto.core",
     "konto.accounts",
     "konto.catalog",
@@ -103,6 +105,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-konto.sqlite3")}
+
+# Background tasks (django-tasks): run at enqueue in development and tests; KONTO_TASKS=db queues them in the
+# database for `manage.py db_worker` processes (production, see docs/operations.md).
+KONTO_TASKS = os.environ.get("KONTO_TASKS", "immediate").strip().lower()
+if KONTO_TASKS not in {"immediate", "db"}:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("KONTO_TASKS must be 'immediate' or 'db'.")
+TASKS = {
+    "default": {
+        "BACKEND": (
+            "django_tasks_db.DatabaseBackend"
+            if KONTO_TASKS == "db"
+            else "django_tasks.backends.immediate.ImmediateBackend"
+        ),
+    }
+}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

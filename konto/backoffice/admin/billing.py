@@ -3,8 +3,9 @@
 Invoices and credit notes are never edited here: "Mark uncollectible" and
 "Issue credit note" call the billing services (each its own durable
 transaction with an audit event), and a refusal is shown as an error message
-with nothing changed. Number formats live on the vendor record; the number
-series page edits them through a service.
+with nothing changed. "Start billing run" on the runs list queues the billing
+run for a date as a background task (billing operations only). Number formats
+live on the vendor record; the number series page edits them through a service.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from konto.billing.models import (
 )
 from konto.billing.services.credit_notes import CREDITABLE, issue_credit_note
 from konto.billing.services.invoices import mark_invoice_uncollectible
+from konto.billing.tasks import enqueue_billing_run
 from konto.core.exceptions import KontoError
 
 
@@ -67,9 +69,19 @@ class BillingRunErrorInline(_ReadOnlyInline, TabularInline[BillingRunError, Bill
         return super().get_queryset(request).select_related("org")
 
 
+class StartBillingRunForm(forms.Form):
+    billing_date = forms.DateField(
+        label=_("Billing date"),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        help_text=_("Every charge due on or before this date and not invoiced yet is billed."),
+    )
+
+
 @admin.register(BillingRun, site=backoffice_site)
 class BillingRunAdmin(ReadOnlyAdminMixin, ModelAdmin[BillingRun]):
     """Each run of the billing run: what it billed and which orgs failed, with the reason."""
+
+    change_list_template = "backoffice/billingrun_change_list.html"
 
     list_display = (
         "public_id",
@@ -110,6 +122,51 @@ class BillingRunAdmin(ReadOnlyAdminMixin, ModelAdmin[BillingRun]):
     @admin.display(description=_("errors"), ordering="error_total")
     def error_count(self, run: BillingRun) -> int:
         return int(getattr(run, "error_total", 0))
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view(self.start_view)
+        return [path("start/", view, name="billing_billingrun_start"), *super().get_urls()]
+
+    def has_start_permission(self, request: HttpRequest) -> bool:
+        # Billing runs issue invoices: billing operations' work, like marking one uncollectible.
+        return request.user.has_perm("billing.change_invoice")
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        extra_context = {**(extra_context or {}), "has_start_permission": self.has_start_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    def start_view(self, request: HttpRequest) -> HttpResponse:
+        """Queue a billing run for a date (`enqueue_billing_run`); the run appears here once a worker took it."""
+        if not self.has_start_permission(request):
+            raise PermissionDenied
+        changelist_url = reverse("admin:billing_billingrun_changelist")
+        form = StartBillingRunForm(
+            request.POST if request.method == "POST" else None, initial={"billing_date": timezone.localdate()}
+        )
+        if request.method == "POST" and form.is_valid():
+            billing_date = form.cleaned_data["billing_date"]
+            try:
+                enqueue_billing_run(billing_date=billing_date)
+            except KontoError as error:
+                form.add_error(None, str(error.message))
+            else:
+                self.message_user(
+                    request,
+                    gettext("Billing run for %(date)s started; it is listed here as soon as a worker has picked it up.")
+                    % {"date": billing_date.isoformat()},
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(changelist_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Start billing run"),
+            "form": form,
+            "opts": self.opts,
+            "changelist_url": changelist_url,
+        }
+        return TemplateResponse(
+            request, "backoffice/start_billing_run.html", context, status=422 if request.method == "POST" else 200
+        )
 
 
 # ---------------------------------------------------------------- invoices

@@ -209,9 +209,10 @@ def run_billing(
 ) -> BillingRun:
     """Invoice every org's due, uninvoiced charges on `billing_date`; returns the finished run record.
 
-    `workers` > 1 forks that many processes on PostgreSQL (SQLite runs in this
-    process). An exception raised by `progress` aborts the run like a crash:
-    what was committed stays, and the next run bills the rest.
+    `workers` > 1 forks that many processes on PostgreSQL for runs without
+    documents (SQLite, and runs that render documents, run in this process).
+    An exception raised by `progress` aborts the run like a crash: what was
+    committed stays, and the next run bills the rest.
 
     With `documents` (the default, and the only mode for real invoices) every
     invoice's XML is validated and its PDF/A-3 and XML are stored in its
@@ -223,7 +224,9 @@ def run_billing(
         batch_size = DOCUMENT_BATCH_SIZE if documents or render_documents else BATCH_SIZE
     if workers < 1:
         raise ValueError("workers must be at least 1")
-    parallel = workers > 1 and connection.vendor == "postgresql" and render_documents is None
+    # Worker processes are forked. The Schematron engine (SaxonC) does not survive a fork once the parent
+    # has used it, so runs that render documents stay in this process until workers are spawned instead.
+    parallel = workers > 1 and connection.vendor == "postgresql" and render_documents is None and not documents
     run = BillingRun.objects.create(
         billing_date=billing_date,
         workers=workers if parallel else 1,
