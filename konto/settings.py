@@ -186,6 +186,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    # factur-x logs every successful XSD check at INFO; only its problems are of interest.
-    "loggers": {"factur-x": {"level": "WARNING"}},
+    # factur-x logs every successful XSD check and pikepdf its start-up at INFO; only problems are of interest.
+    "loggers": {"factur-x": {"level": "WARNING"}, "pikepdf": {"level": "WARNING"}},
 }
