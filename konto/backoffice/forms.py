@@ -25,22 +25,12 @@ from konto.catalog.services import validate_product, validate_unit_price
 from konto.core.countries import country_choices
 from konto.core.editions import Edition
 from konto.core.exceptions import InvalidInput
+from konto.core.forms import add_service_error
 from konto.core.vatid import normalize_vat_id
 
 VENDOR_COUNTRIES = ("DE", "AT", "CH")  # where Konto knows the seller's tax rules
 
 capfirst_lazy = lazy(capfirst, str)
-
-
-def _add_errors(form: forms.BaseForm, error: InvalidInput) -> None:
-    """Put a service's field errors next to the fields; the rest above the form."""
-    placed = False
-    for field, message in error.fields.items():
-        if field in form.fields:
-            form.add_error(field, str(message))
-            placed = True
-    if not placed:
-        form.add_error(None, str(error.message))
 
 
 def _label(model: type[Model], name: str) -> Any:
@@ -187,7 +177,7 @@ class OrgForm(ModelForm[Org]):
             try:
                 cleaned.update({f: v for f, v in clean_org_profile(values).items() if f in self.fields})
             except InvalidInput as error:
-                _add_errors(self, error)
+                add_service_error(self, error)
         if (
             self.instance.pk
             and self.instance.is_currency_locked
@@ -200,7 +190,7 @@ class OrgForm(ModelForm[Org]):
             try:
                 clean_org_terms(terms)
             except InvalidInput as error:
-                _add_errors(self, error)
+                add_service_error(self, error)
         return cleaned
 
 
@@ -221,7 +211,7 @@ class LicensePoolForm(ModelForm[LicensePool]):
                 purchased_seats=cleaned.get("purchased_seats", self.instance.purchased_seats),
             )
         except InvalidInput as error:
-            _add_errors(self, error)
+            add_service_error(self, error)
         return cleaned
 
 
@@ -280,7 +270,7 @@ class ProductForm(ModelForm[Product]):
                 seats_per_unit=cleaned.get("seats_per_unit", self.instance.seats_per_unit) or 0,
             )
         except InvalidInput as error:
-            _add_errors(self, error)
+            add_service_error(self, error)
         return cleaned
 
 

@@ -10,20 +10,8 @@ from django.utils.translation import gettext_lazy as _
 from konto.accounts import selectors
 from konto.accounts.models import Language, LicenseType, PermissionSet, User
 from konto.accounts.permissions import REGISTRY
-from konto.core.exceptions import KontoError
 
 NAME_MAX_LENGTH = 150
-
-
-def add_service_error(form: forms.Form, error: KontoError) -> None:
-    """Show a refused service call on the form: next to the fields it names, else above the form."""
-    placed = False
-    for field, message in error.fields.items():
-        if field in form.fields:
-            form.add_error(field, str(message))
-            placed = True
-    if not placed:
-        form.add_error(None, str(error.message))
 
 
 class PermissionSetChoiceField(forms.ModelMultipleChoiceField):  # type: ignore[type-arg]  # generic in the stubs only

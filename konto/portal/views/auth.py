@@ -23,8 +23,8 @@ from konto.accounts.models import Invitation, User
 from konto.accounts.services.invitations import accept_invitation, pending_invitation
 from konto.accounts.services.users import set_user_language
 from konto.core.exceptions import KontoError
+from konto.core.forms import add_service_error
 from konto.portal.forms.auth import InvitationAcceptForm, LoginForm, PasswordResetRequestForm
-from konto.portal.forms.users import add_service_error
 
 # The backend a person is signed in with after setting a password from an invitation.
 SIGN_IN_BACKEND = "konto.accounts.backends.ThrottledEmailBackend"

@@ -38,9 +38,10 @@ from konto.billing.models import (
 )
 from konto.billing.services import sharing
 from konto.core.exceptions import KontoError as CoreKontoError
+from konto.core.forms import add_service_error
 from konto.portal.access import MyAccountMixin
 from konto.portal.forms.invoices import InvoiceEmailForm, InvoiceFilterForm, InvoiceRecipientForm, ShareLinkForm
-from konto.portal.views.settings import SettingsMixin, show_field_errors
+from konto.portal.views.settings import SettingsMixin
 
 PAGE_SIZE = 25
 ONE_DAY = timedelta(days=1)  # service periods end exclusively; pages show the last day
@@ -226,7 +227,7 @@ class InvoiceEmailView(InvoiceDetailMixin, View):
                 message=form.cleaned_data.get("message", ""),
             )
         except InvalidInput as error:
-            show_field_errors(form, error)
+            add_service_error(form, error)
             return self.detail_response(invoice, email_form=form, status=422)
         except KontoError as error:
             form.add_error(None, str(error.message))
@@ -255,7 +256,7 @@ class ShareLinkCreateView(InvoiceDetailMixin, View):
                 expires_in_days=form.cleaned_data.get("expires_in_days", ""),
             )
         except InvalidInput as error:
-            show_field_errors(form, error)
+            add_service_error(form, error)
             return self.detail_response(invoice, share_form=form, status=422)
         url = request.build_absolute_uri(reverse("portal:shared_invoice", kwargs={"token": token}))
         response = render(
@@ -371,7 +372,7 @@ class InvoiceRecipientListView(SettingsMixin, View):
                 format=data.get("format", ""),
             )
         except InvalidInput as error:
-            show_field_errors(form, error)
+            add_service_error(form, error)
             return self.render_list(form, status=422)
         messages.success(request, _("%(email)s now receives invoices.") % {"email": recipient.email})
         return redirect("portal:invoice_recipients")
@@ -413,7 +414,7 @@ class InvoiceRecipientEditView(SettingsMixin, View):
                 format=data.get("format", ""),
             )
         except InvalidInput as error:
-            show_field_errors(form, error)
+            add_service_error(form, error)
             return self.render_form(recipient, form, status=422)
         messages.success(request, _("The invoice recipient has been saved."))
         return redirect("portal:invoice_recipients")

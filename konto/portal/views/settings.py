@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -19,19 +18,9 @@ from konto.accounts.permissions import MANAGE_BILLING, MANAGE_BILLING_CONTACTS
 from konto.accounts.selectors import org_api_tokens
 from konto.accounts.services.billing_profile import update_billing_profile
 from konto.accounts.services.tokens import create_api_token, revoke_api_token
+from konto.core.forms import add_service_error
 from konto.portal.access import MyAccountMixin
 from konto.portal.forms.settings import ApiTokenCreateForm, BillingProfileForm, vat_id_help_by_country
-
-
-def show_field_errors(form: forms.Form, error: InvalidInput) -> None:
-    """Put a service's field errors next to the fields; anything else above the form."""
-    placed = False
-    for field, message in error.fields.items():
-        if field in form.fields:
-            form.add_error(field, str(message))
-            placed = True
-    if not placed:
-        form.add_error(None, str(error.message))
 
 
 class SettingsMixin(MyAccountMixin):
@@ -69,7 +58,7 @@ class BillingProfileEditView(SettingsMixin, View):
         try:
             update_billing_profile(org=self.org, actor=actor_from_request(request), changes=form.changes())
         except InvalidInput as error:
-            show_field_errors(form, error)
+            add_service_error(form, error)
             return self.render_form(form)
         messages.success(request, _("The billing profile has been saved."))
         return redirect("portal:settings")
@@ -99,7 +88,7 @@ class ApiTokenListView(SettingsMixin, View):
                 org=self.org, user=user, actor=actor_from_request(request), name=form.cleaned_data["name"]
             )
         except InvalidInput as error:
-            show_field_errors(form, error)
+            add_service_error(form, error)
             return self.render_list(form)
         # Rendered, not redirected: the secret exists only in this response and is never stored.
         response = render(

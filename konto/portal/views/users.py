@@ -28,8 +28,9 @@ from konto.accounts.services.users import (
 )
 from konto.core.audit import Actor
 from konto.core.exceptions import KontoError
+from konto.core.forms import add_service_error
 from konto.portal.access import MyAccountMixin
-from konto.portal.forms.users import BillingAccessForm, UserAccessForm, UserInviteForm, add_service_error
+from konto.portal.forms.users import BillingAccessForm, UserAccessForm, UserInviteForm
 
 USERS_PER_PAGE = 25
 
