@@ -49,6 +49,8 @@ INSTALLED_APPS = [
     "konto.catalog",
     "konto.contracts",
     "konto.billing",
+    "konto.payments",
+    "konto.sandbox",
     "konto.portal",
     "konto.backoffice",
     "konto.api",

@@ -12,6 +12,8 @@ urlpatterns = [
     path("", include("konto.portal.urls")),
     path("backoffice/", backoffice_site.urls),
     path("api/v1/", api.urls),
+    # The sandbox gateway's own pages (card entry, 3-D Secure); the Stripe adapter uses Stripe's instead.
+    path("sandbox-gateway/", include("konto.sandbox.urls")),
 ]
 
 if settings.DEBUG:

@@ -151,6 +151,9 @@ class Invoice(models.Model):
     buyer_reference = models.CharField(_("Leitweg-ID"), max_length=46, blank=True)
     contract_number = models.CharField(max_length=32, blank=True)
     notes = models.JSONField(default=list)  # printed notes, e.g. the reverse-charge note
+    # How it is paid, as it was at issue (no card number, IBAN masked): card brand and last 4 digits, or the SEPA
+    # mandate reference, creditor ID, masked debited IBAN and announced collection date. Empty: transfer.
+    payment_details = models.JSONField(default=dict)
     issued_at = models.DateTimeField(null=True, blank=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

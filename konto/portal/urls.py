@@ -1,6 +1,6 @@
 """URLs of My Account and its sign-in pages."""
 
-from django.urls import path
+from django.urls import include, path
 
 from konto.portal.views import auth, contracts, invoices, overview, products, settings, users
 
@@ -54,6 +54,8 @@ urlpatterns = [
     ),
     path("share/<str:token>/", invoices.SharedInvoiceView.as_view(), name="shared_invoice"),
     path("share/<str:token>/download/", invoices.SharedInvoiceDownloadView.as_view(), name="shared_invoice_download"),
+    path("account/payment/", include("konto.portal.urls_payment_methods")),
+    path("account/payment/", include("konto.portal.urls_payments")),
     path("account/users/", users.UserListView.as_view(), name="users"),
     path("account/users/invite/", users.UserInviteView.as_view(), name="user_invite"),
     path("account/users/billing-access/", users.BillingAccessGiveView.as_view(), name="billing_access"),
