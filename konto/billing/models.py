@@ -63,7 +63,8 @@ INVOICE_TRANSITIONS: dict[str, frozenset[str]] = {
     InvoiceStatus.DRAFT: frozenset({InvoiceStatus.OPEN}),
     InvoiceStatus.OPEN: frozenset({InvoiceStatus.PAID, InvoiceStatus.VOID, InvoiceStatus.UNCOLLECTIBLE}),
     InvoiceStatus.UNCOLLECTIBLE: frozenset({InvoiceStatus.PAID, InvoiceStatus.VOID}),
-    InvoiceStatus.PAID: frozenset(),
+    # paid → open: a payment taken back (a SEPA return, a refund), so money is owed again.
+    InvoiceStatus.PAID: frozenset({InvoiceStatus.OPEN}),
     InvoiceStatus.VOID: frozenset(),
 }
 
@@ -438,3 +439,44 @@ class InvoiceRecipient(models.Model):
 
     def __str__(self) -> str:
         return self.email
+
+
+class InvoiceDelivery(models.Model):
+    """One automatic email of an issued invoice to one address: the record that makes delivery exactly-once.
+
+    Unique per (org, invoice, email): the delivery task creates the rows first
+    (pending) and sends each under its row lock, marking it sent in the same
+    transaction, so running the task again sends nothing twice.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENT = "sent", _("Sent")
+
+    org = models.ForeignKey("accounts.Org", on_delete=models.PROTECT, related_name="+")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="deliveries")
+    recipient = models.ForeignKey(  # None: the billing email, or a recipient removed since
+        InvoiceRecipient, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
+    is_billing_email = models.BooleanField(default=False)  # to the org's billing email: it had no recipients
+    email = models.EmailField(_("email"))  # the address as it was when the delivery was planned
+    format = models.CharField(max_length=10, choices=InvoiceRecipient.Format.choices)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attachment = models.CharField(max_length=120, blank=True)  # filename of the attached document, once sent
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["invoice", "email"]
+        verbose_name = _("invoice delivery")
+        verbose_name_plural = _("invoice deliveries")
+        constraints = [
+            models.UniqueConstraint(fields=["org", "invoice", "email"], name="invoice_delivery_once_per_address"),
+            models.CheckConstraint(
+                condition=Q(status="pending", sent_at__isnull=True) | Q(status="sent", sent_at__isnull=False),
+                name="invoice_delivery_sent_at_iff_sent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.invoice_id} → {self.email}: {self.status}"

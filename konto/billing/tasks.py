@@ -1,9 +1,11 @@
-"""The billing run as a background task: the same `run_billing` as `manage.py run_billing`, queued.
+"""Billing's background tasks: the billing run and the emails of issued invoices.
 
-With KONTO_TASKS=db the task waits in the database for a `manage.py db_worker`
+The billing run task is the same `run_billing` as `manage.py run_billing`, queued.
+With KONTO_TASKS=db a task waits in the database for a `manage.py db_worker`
 process; in development and tests the immediate backend runs it at enqueue.
-Running it twice for one date is safe: the run bills only charges that are due
-and not yet invoiced, so a second run finds nothing to do.
+Running the billing run twice for one date is safe: the run bills only charges
+that are due and not yet invoiced, so a second run finds nothing to do. The
+delivery task sends each invoice to each address once (InvoiceDelivery rows).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from django.utils.translation import gettext_lazy as _
 from django_tasks import TaskResult, task
 
+from konto.billing.services import delivery
 from konto.billing.services.billing_run import run_billing
 from konto.core.exceptions import InvalidInput
 
@@ -55,3 +58,13 @@ def enqueue_billing_run(*, billing_date: date | str, workers: int = 1) -> TaskRe
     if workers < 1:
         raise InvalidInput(_("At least one worker is needed."), fields={"workers": _("At least 1.")})
     return run_billing_task.enqueue(billing_date=billing_date.isoformat(), workers=workers)
+
+
+@task()
+def deliver_invoices_task(invoice_ids: list[int]) -> dict[str, int]:
+    """Email issued invoices to their recipients (`delivery.deliver_invoices`); safe to run twice.
+
+    Queued by `delivery.deliver_on_commit` when the transaction that stores an
+    invoice's documents commits. A rerun sends only what is still pending.
+    """
+    return {"invoices": len(invoice_ids), "emails_sent": delivery.deliver_invoices(invoice_ids=invoice_ids)}

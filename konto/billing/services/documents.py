@@ -22,13 +22,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.files.base import ContentFile
+from django.core.files.storage import Storage
 from django.db import transaction
 
 from konto.billing.documents.cii import build_cii
 from konto.billing.documents.pdf import render_invoice_pdf
 from konto.billing.documents.validation import Profile, validate_for_issue
 from konto.billing.models import CreditNote, DocumentKind, Invoice, StoredDocument
+from konto.billing.services import delivery
 from konto.billing.services.snapshot import build_credit_note_document, build_invoice_document
+
+DOCUMENTS_DIR = "documents"  # in the default storage; every file below it belongs to a StoredDocument row
 
 Record = Invoice | CreditNote
 
@@ -99,6 +103,7 @@ def store_documents(rendered: Iterable[RenderedDocuments]) -> list[IssuedDocumen
     unique (record, kind) constraints refuse a second row should two callers race.
     """
     issued = []
+    delivered: list[Invoice] = []
     for item in rendered:
         record = item.record
         if record.number != item.number:
@@ -117,11 +122,32 @@ def store_documents(rendered: Iterable[RenderedDocuments]) -> list[IssuedDocumen
                 size=len(data),
                 **_owner(record),
             )
-            document.file.save(names[kind], ContentFile(data), save=False)
+            document.file = _write_file(document.file.storage, document.sha256, kind, data)
             document.save()
             stored[kind] = document
+            if isinstance(record, Invoice) and (not delivered or delivered[-1] is not record):
+                delivered.append(record)
         issued.append(IssuedDocuments(pdf=stored[DocumentKind.PDF], xml=stored[DocumentKind.XML]))
+    delivery.deliver_on_commit(delivered)  # the invoices' emails, once this transaction commits
     return issued
+
+
+def _write_file(storage: Storage, sha256: str, kind: str, data: bytes) -> str:
+    """Write a document under its content-addressed name, documents/<ab>/<sha256>.<kind>; returns the stored name.
+
+    Files are written inside the issuing transaction, so one that rolls back
+    leaves its file behind, unreferenced: `manage.py clean_orphan_documents`
+    removes those. A name never holds other bytes than its hash says. Should
+    the name exist already without a row (such an orphan, rendered again with
+    the same bytes), it is written afresh so that its age starts now and the
+    cleaner, which spares files younger than an hour, leaves it alone.
+    """
+    name = f"{DOCUMENTS_DIR}/{sha256[:2]}/{sha256}.{kind}"
+    if storage.exists(name):
+        if StoredDocument.objects.filter(file=name).exists():
+            return name  # the same bytes, already stored for a committed row
+        storage.delete(name)
+    return storage.save(name, ContentFile(data))
 
 
 def render_missing(records: Sequence[Record]) -> list[RenderedDocuments]:
