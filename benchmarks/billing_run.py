@@ -2,6 +2,7 @@
 
 Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \\
        python benchmarks/billing_run.py --orgs 1000 [--orgs 100000 …] [--workers 1 --workers 2] [--lines 2]
+       [--documents]
 
 DATABASE_URL is only the maintenance connection: for each --orgs N the
 benchmark creates its own throwaway database `konto_bench_<pid>`, migrates it,
@@ -15,7 +16,10 @@ SQL, then measures in that database:
   naive     one org at a time through `invoice_due_charges` (the ORM path, one
             transaction per invoice) for min(N, --naive-sample) orgs, extrapolated;
   run ×W    `run_billing(documents=False)` with W worker processes, on the
-            whole N (the billing tables are emptied between measurements).
+            whole N (the billing tables are emptied between measurements);
+  docs ×W   with --documents, instead of the three above: `run_billing()` as
+            `manage.py run_billing` runs it, every invoice's PDF/A-3 and XML
+            rendered, validated and stored, with W worker processes (spawned).
 
 Each measurement runs in a fresh child process so its peak memory
 (`ru_maxrss` of the process and of its worker processes) is its own. It
@@ -23,7 +27,8 @@ prints invoices/s, rows/s, the ratio to COPY, µs per invoice, peak memory,
 and, with several N, the flatness ratio of the cost per invoice (largest N /
 smallest N). The database is dropped at the end, also after an error; the
 developer's own database is never written to (the child refuses to start on
-a database not named konto_bench_*).
+a database not named konto_bench_*), and stored documents go to a throwaway
+KONTO_VAR_DIR, removed at the end.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -66,7 +72,7 @@ def _child(step: str, url: str, **options: Any) -> dict[str, Any]:
     """Run one step in a fresh Python process against the bench database; returns its JSON report."""
     env = dict(os.environ, DATABASE_URL=url, DJANGO_SETTINGS_MODULE="konto.settings")
     env.setdefault("KONTO_INSECURE_DEV_KEY", "true")
-    env.setdefault("KONTO_VAR_DIR", f"/tmp/{PREFIX}{os.getpid()}")  # noqa: S108 - throwaway files of this run
+    env["KONTO_VAR_DIR"] = _var_dir()  # never the developer's media: documents runs store files
     arguments = [sys.executable, str(Path(__file__).resolve()), "--step", step, "--options", json.dumps(options)]
     completed = subprocess.run(arguments, env=env, capture_output=True, text=True, check=False)  # noqa: S603
     if completed.returncode != 0:
@@ -76,6 +82,10 @@ def _child(step: str, url: str, **options: Any) -> dict[str, Any]:
     return report
 
 
+def _var_dir() -> str:
+    return f"/tmp/{PREFIX}{os.getpid()}"  # noqa: S108 - throwaway files of this run
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orgs", type=int, action="append", help="orgs to bill (repeatable); default 1000")
@@ -83,6 +93,7 @@ def main() -> int:
     parser.add_argument("--lines", type=int, default=2, help="contract lines (invoice lines) per org")
     parser.add_argument("--naive-sample", type=int, default=1000, help="orgs billed one at a time")
     parser.add_argument("--batch-size", type=int, default=None, help="orgs per transaction (run_billing default)")
+    parser.add_argument("--documents", action="store_true", help="measure runs that render documents (docs ×W)")
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--options", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -109,13 +120,17 @@ def main() -> int:
                 f"\n{size:,} orgs: {seeded['charges']:,} due charges, seeded in {seeded['seconds']:.1f} s "
                 f"(migrate {seeded['migrate_seconds']:.1f} s)"
             )
-            results = [_child("copy", url)]
-            results.append(_child("naive", url, sample=min(size, args.naive_sample)))
+            if args.documents:
+                results = []
+            else:
+                results = [_child("copy", url)]
+                results.append(_child("naive", url, sample=min(size, args.naive_sample)))
             for count in workers:
-                results.append(_child("run", url, workers=count, batch_size=args.batch_size))
+                results.append(_child("run", url, workers=count, batch_size=args.batch_size, documents=args.documents))
         finally:
             _admin(maintenance, f'DROP DATABASE IF EXISTS "{database}"')
-        copy_rate = results[0]["rows"] / results[0]["seconds"]
+            shutil.rmtree(_var_dir(), ignore_errors=True)
+        copy_rate = results[0]["rows"] / results[0]["seconds"] if results[0]["name"] == "copy" else None
         print(f"  {'':10} {'invoices/s':>11} {'rows/s':>10} {'× COPY':>7} {'µs/invoice':>11} {'peak MiB':>9}")
         for result in results:
             invoices_per_second = result["invoices"] / result["seconds"]
@@ -124,8 +139,10 @@ def main() -> int:
             per_invoice.setdefault(result["name"], {})[size] = micro
             memory = f"{result['peak_kib'] / 1024:9.0f}" if result.get("peak_kib") else f"{'':>9}"
             print(
-                f"  {result['name']:10} {invoices_per_second:11,.0f} {rows_per_second:10,.0f} "
-                f"{copy_rate / rows_per_second:7.1f} {micro:11.0f} {memory}"
+                f"  {result['name']:10} {invoices_per_second:11,.{1 if invoices_per_second < 100 else 0}f} "
+                f"{rows_per_second:10,.0f} "
+                + (f"{copy_rate / rows_per_second:7.1f}" if copy_rate else f"{'':>7}")
+                + f" {micro:11.0f} {memory}"
                 + (f"   ({result['note']})" if result.get("note") else "")
             )
     if len(sizes) > 1:
@@ -160,6 +177,12 @@ def _run_step(step: str, options: dict[str, Any]) -> int:
     report = steps[step](**options)
     print(json.dumps(report))
     return 0
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished worker processes (not the database server's)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _peak_kib() -> int:
@@ -344,6 +367,7 @@ def _copy() -> dict[str, Any]:
                     "2026-06-01 00:00:00+00",
                     "2026-06-01 00:00:00+00",
                     "2026-06-01 00:00:00+00",
+                    "{}",
                 ]
             )
             + "\n"
@@ -389,7 +413,7 @@ _COLUMN_ORDER = {
         "id, public_id, org_id, contract_id, order_id, billing_run_id, number, status, billing_date, issue_date, "
         "due_date, period_start, period_end, currency, language, payment_method_kind, payment_terms_days, "
         "net_amount, tax_amount, gross_amount, amount_paid, amount_credited, seller, buyer, po_number, "
-        "buyer_reference, contract_number, notes, issued_at, status_changed_at, created_at"
+        "buyer_reference, contract_number, notes, issued_at, status_changed_at, created_at, payment_details"
     ),
     "billing_invoiceline": (
         'id, org_id, invoice_id, charge_id, "position", description, unit, quantity, unit_price, net_amount, '
@@ -442,24 +466,29 @@ def _naive(*, sample: int) -> dict[str, Any]:
     }
 
 
-def _run(*, workers: int, batch_size: int | None) -> dict[str, Any]:
-    from konto.billing.models import Invoice, InvoiceLine, InvoiceTax
+def _run(*, workers: int, batch_size: int | None, documents: bool = False) -> dict[str, Any]:
+    from konto.billing.models import Invoice, InvoiceLine, InvoiceTax, StoredDocument
     from konto.billing.services.billing_run import run_billing
     from konto.contracts.models import Charge
 
     extra: dict[str, Any] = {"batch_size": batch_size} if batch_size else {}
     due = Charge.objects.filter(period_start__lte=BILLING_DATE).count()
-    started = time.perf_counter()
-    run = run_billing(billing_date=BILLING_DATE, workers=workers, documents=False, **extra)
-    seconds = time.perf_counter() - started
+    started, cpu = time.perf_counter(), _cpu_seconds()
+    run = run_billing(billing_date=BILLING_DATE, workers=workers, documents=documents, **extra)
+    seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
     invoices, lines, taxes = Invoice.objects.count(), InvoiceLine.objects.count(), InvoiceTax.objects.count()
     numbers = sorted(int(str(number).rsplit("-", 1)[1]) for number in Invoice.objects.values_list("number", flat=True))
     if run.status != "finished" or lines != due or numbers != list(range(1, invoices + 1)):
         raise RuntimeError(f"run incomplete: {run.status}, {lines} of {due} charges, numbers gapless: {numbers[:3]}…")
+    stored = StoredDocument.objects.filter(invoice__isnull=False).count()
+    if stored != (2 * invoices if documents else 0):
+        raise RuntimeError(f"{stored} stored documents for {invoices} invoices")
     peak = _peak_kib()
     _empty_billing_tables()
     return {
-        "name": f"run ×{workers}",
+        "name": f"{'docs' if documents else 'run'} ×{workers}",
+        # Python CPU per wall second: how many cores the run's processes got (on a shared machine, less than W)
+        "note": f"Python CPU {cpu:.1f} s, {cpu / seconds:.2f} cores, {1000 * cpu / invoices:.0f} ms/invoice",
         "invoices": invoices,
         "rows": invoices + lines + taxes,
         "seconds": seconds,

@@ -9,21 +9,24 @@ Guarantees (docs/billing.md):
   a crash loses at most the open batch, numbers included: running again bills
   the rest, with no gap and nothing twice;
 - one failing org is recorded (BillingRunError) and the run goes on;
-- parallel on PostgreSQL: worker processes claim batches of org rows with
-  `SELECT … FOR UPDATE SKIP LOCKED`; a final pass waits for orgs that were
-  locked by someone else (an order being placed) so none is skipped.
+- parallel on PostgreSQL: worker processes (services/workers.py; forked
+  without documents, spawned when documents are rendered) claim batches of org
+  rows with `SELECT … FOR UPDATE SKIP LOCKED`; a final pass waits for orgs that
+  were locked by someone else (an order being placed) so none is skipped;
+- a run whose process was killed stays "running" until the next run on
+  PostgreSQL finds its liveness lock free and marks it "failed" with the
+  counts it reached (`_mark_abandoned_runs`).
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from queue import Empty
 from typing import Any
 
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -31,10 +34,15 @@ from konto.accounts.models import Org
 from konto.billing.models import BillingRun, BillingRunError, Invoice, InvoiceLine
 from konto.billing.services.bulk_billing import bill_orgs_set_based, claim_orgs
 from konto.billing.services.invoices import BatchResult, DocumentHook, bill_orgs, get_vendor
+from konto.billing.services.workers import NumberQueue, RunLock, WorkerTask, run_workers
 from konto.contracts.models import Charge
 
+logger = logging.getLogger(__name__)
+
 BATCH_SIZE = 1000  # orgs per transaction on the set-based path (no documents): large statements, short locks
-DOCUMENT_BATCH_SIZE = 200  # orgs per transaction when documents are rendered (~30 ms each) under the batch's locks
+# Orgs per transaction when documents are rendered (~30 ms an invoice) under the batch's org locks: small enough
+# that an order waits seconds at most for its org and that parallel workers share the work evenly.
+DOCUMENT_BATCH_SIZE = 50
 
 
 def _bill_orgs(**arguments: Any) -> BatchResult:
@@ -43,8 +51,11 @@ def _bill_orgs(**arguments: Any) -> BatchResult:
     With documents, rendering (~25 ms an invoice) dominates and the ORM path renders them before the numbers.
     """
     if connection.vendor == "postgresql" and not arguments["documents"] and arguments["render_documents"] is None:
-        return bill_orgs_set_based(**{name: value for name, value in arguments.items() if name != "documents"})
+        return bill_orgs_set_based(**{name: value for name, value in arguments.items() if name not in _ORM_ONLY})
     return bill_orgs(**arguments)
+
+
+_ORM_ONLY = {"documents", "turn"}  # arguments of `bill_orgs` the set-based path has no use for
 
 
 # Called in the coordinating process after every committed batch with (orgs done, orgs due at the start).
@@ -90,6 +101,7 @@ def _bill_batch(
     skip_locked: bool,
     documents: bool,
     render: DocumentHook | None,
+    turn: NumberQueue | None = None,
 ) -> tuple[list[int], BatchResult | None]:
     """Claim and bill one batch in one transaction; (claimed org ids, result) or result None when it failed."""
     vendor = get_vendor()
@@ -107,6 +119,7 @@ def _bill_batch(
                     run_id=run_id,
                     documents=documents,
                     render_documents=render,
+                    turn=turn,
                 )
         except Exception:  # a database or document error: retried org by org below to find the culprit
             return org_ids, None
@@ -148,19 +161,32 @@ def _work(
     report: Callable[[_Report], None],
     documents: bool = True,
     render: DocumentHook | None = None,
+    keep_going: Callable[[], bool] | None = None,
+    turn: NumberQueue | None = None,
 ) -> None:
-    """Bill batch after batch in ascending org id until no due org is left beyond the cursor."""
+    """Bill batch after batch in ascending org id until no due org is left beyond the cursor.
+
+    `keep_going` is asked before every batch (a worker: is its coordinator still alive?); `turn` orders the
+    batches of parallel workers when they take their numbers.
+    """
     after = 0
-    while True:
-        org_ids, result = _bill_batch(
-            run_id=run_id,
-            billing_date=billing_date,
-            after=after,
-            limit=batch_size,
-            skip_locked=skip_locked,
-            documents=documents,
-            render=render,
-        )
+    while keep_going is None or keep_going():
+        committed = False
+        try:
+            org_ids, result = _bill_batch(
+                run_id=run_id,
+                billing_date=billing_date,
+                after=after,
+                limit=batch_size,
+                skip_locked=skip_locked,
+                documents=documents,
+                render=render,
+                turn=turn,
+            )
+            committed = result is not None
+        finally:
+            if turn is not None:
+                turn.finish(committed=committed)
         if not org_ids:
             return
         after = org_ids[-1]
@@ -180,24 +206,6 @@ def _work(
         )
 
 
-def _worker_main(run_id: int, billing_date: date, batch_size: int, documents: bool, queue: Any) -> None:
-    """Entry point of a worker process (forked: settings and apps loaded, connection opened afresh)."""
-    try:
-        _work(
-            run_id=run_id,
-            billing_date=billing_date,
-            batch_size=batch_size,
-            skip_locked=True,
-            report=lambda report: queue.put(("progress", report.orgs)),
-            documents=documents,
-        )
-        queue.put(("done", ""))
-    except BaseException as error:  # reported to the coordinator; the final pass bills what is left
-        queue.put(("error", f"{type(error).__name__}: {error}"))
-    finally:
-        connections.close_all()
-
-
 def run_billing(
     *,
     billing_date: date,
@@ -209,9 +217,10 @@ def run_billing(
 ) -> BillingRun:
     """Invoice every org's due, uninvoiced charges on `billing_date`; returns the finished run record.
 
-    `workers` > 1 forks that many processes on PostgreSQL for runs without
-    documents (SQLite, and runs that render documents, run in this process).
-    An exception raised by `progress` aborts the run like a crash: what was
+    `workers` > 1 starts that many worker processes on PostgreSQL (forked
+    without documents, spawned with them: services/workers.py); SQLite runs,
+    and runs with a `render_documents` hook, bill in this process. An
+    exception raised by `progress` aborts the run like a crash: what was
     committed stays, and the next run bills the rest.
 
     With `documents` (the default, and the only mode for real invoices) every
@@ -224,15 +233,50 @@ def run_billing(
         batch_size = DOCUMENT_BATCH_SIZE if documents or render_documents else BATCH_SIZE
     if workers < 1:
         raise ValueError("workers must be at least 1")
-    # Worker processes are forked. The Schematron engine (SaxonC) does not survive a fork once the parent
-    # has used it, so runs that render documents stay in this process until workers are spawned instead.
-    parallel = workers > 1 and connection.vendor == "postgresql" and render_documents is None and not documents
-    run = BillingRun.objects.create(
-        billing_date=billing_date,
-        workers=workers if parallel else 1,
-        started_at=timezone.now(),
-        orgs_due=due_orgs(billing_date=billing_date).count(),
-    )
+    # SQLite serialises writers, so worker processes would only wait; a render hook lives in this process.
+    parallel = workers > 1 and connection.vendor == "postgresql" and render_documents is None
+    lock = RunLock() if connection.vendor == "postgresql" else None
+    try:
+        if lock is not None:
+            _mark_abandoned_runs(lock)
+        with transaction.atomic():
+            run = BillingRun.objects.create(
+                billing_date=billing_date,
+                workers=workers if parallel else 1,
+                started_at=timezone.now(),
+                orgs_due=due_orgs(billing_date=billing_date).count(),
+            )
+            if lock is not None:
+                lock.hold(run.pk)  # before the record is committed: nobody sees it running without its lock
+        try:
+            _bill_everything(
+                run=run,
+                workers=workers if parallel else 0,
+                batch_size=batch_size,
+                progress=progress,
+                documents=documents,
+                render=render_documents,
+            )
+        except BaseException:
+            _finish(run, failed=True)
+            raise
+        _finish(run, failed=False)
+    finally:
+        if lock is not None:
+            lock.close()
+    return run
+
+
+def _bill_everything(
+    *,
+    run: BillingRun,
+    workers: int,
+    batch_size: int,
+    progress: Progress | None,
+    documents: bool,
+    render: DocumentHook | None,
+) -> None:
+    """Bill the run's due orgs with `workers` worker processes (0: in this process), then a final pass here."""
     done = 0
 
     def advance(orgs: int) -> None:
@@ -241,69 +285,47 @@ def run_billing(
         if progress is not None:
             progress(min(done, run.orgs_due), run.orgs_due)
 
-    try:
-        if parallel:
-            _run_workers(run=run, workers=workers, batch_size=batch_size, documents=documents, advance=advance)
-        else:
-            _work(
-                run_id=run.pk,
-                billing_date=billing_date,
-                batch_size=batch_size,
-                skip_locked=True,
-                report=lambda report: advance(report.orgs),
-                documents=documents,
-                render=render_documents,
-            )
-        # Orgs skipped because someone else held their lock (an order being placed, another run): wait for them.
+    if workers:
+        task = WorkerTask(run_id=run.pk, billing_date=run.billing_date, batch_size=batch_size, documents=documents)
+        run_workers(task=task, workers=workers, advance=advance)  # errors are logged; the final pass bills the rest
+    else:
         _work(
             run_id=run.pk,
-            billing_date=billing_date,
+            billing_date=run.billing_date,
             batch_size=batch_size,
-            skip_locked=False,
+            skip_locked=True,
             report=lambda report: advance(report.orgs),
             documents=documents,
-            render=render_documents,
+            render=render,
         )
-    except BaseException:
-        _finish(run, failed=True)
-        raise
-    _finish(run, failed=False)
-    return run
+    # Orgs skipped because someone else held their lock (an order being placed, another run): wait for them.
+    _work(
+        run_id=run.pk,
+        billing_date=run.billing_date,
+        batch_size=batch_size,
+        skip_locked=False,
+        report=lambda report: advance(report.orgs),
+        documents=documents,
+        render=render,
+    )
 
 
-def _run_workers(
-    *, run: BillingRun, workers: int, batch_size: int, documents: bool, advance: Callable[[int], None]
-) -> None:
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    connections.close_all()  # never share a connection with a forked child
-    processes = [
-        context.Process(target=_worker_main, args=(run.pk, run.billing_date, batch_size, documents, queue), daemon=True)
-        for _ in range(workers)
-    ]
-    for process in processes:
-        process.start()
-    try:
-        finished = 0
-        while finished < workers:
+def _mark_abandoned_runs(lock: RunLock) -> None:
+    """Mark "failed" every running run whose process is gone (its liveness lock is free), with what it committed.
+
+    Its `finished_at` stays empty: when the process died is not known. A run
+    still alive holds its lock and is left alone.
+    """
+    for abandoned in BillingRun.objects.filter(status=BillingRun.Status.RUNNING).order_by("pk"):
+        if lock.take_if_free(abandoned.pk):
             try:
-                kind, value = queue.get(timeout=1)
-            except Empty:
-                if not any(process.is_alive() for process in processes):
-                    break  # a worker died without a word: the final pass bills what it left
-                continue
-            if kind == "progress":
-                advance(int(value))
-            else:
-                finished += 1
-    finally:
-        for process in processes:
-            process.join(timeout=60)
-            if process.is_alive():
-                process.terminate()
+                _finish(abandoned, failed=True, abandoned=True)
+            finally:
+                lock.release(abandoned.pk)
+            logger.warning("billing run %s: its process is gone; marked failed", abandoned.public_id)
 
 
-def _finish(run: BillingRun, *, failed: bool) -> None:
+def _finish(run: BillingRun, *, failed: bool, abandoned: bool = False) -> None:
     invoices = Invoice.objects.filter(billing_run=run)
     run.invoices_created = invoices.count()
     run.lines_created = InvoiceLine.objects.filter(invoice__billing_run=run).count()
@@ -315,5 +337,5 @@ def _finish(run: BillingRun, *, failed: bool) -> None:
         run.status = BillingRun.Status.FINISHED_WITH_ERRORS
     else:
         run.status = BillingRun.Status.FINISHED
-    run.finished_at = timezone.now()
+    run.finished_at = None if abandoned else timezone.now()
     run.save()

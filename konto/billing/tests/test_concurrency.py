@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from konto.billing.models import Invoice, InvoiceLine, NumberCounter, StoredDocument
+from konto.billing.models import Invoice, InvoiceLine, NumberCounter
 from konto.billing.services.billing_run import run_billing
 from konto.billing.services.invoices import create_draft_invoices, issue_invoice
 from konto.contracts.models import Charge
@@ -96,17 +96,6 @@ def test_worker_processes_bill_every_org_once():
     assert sorted(str(number) for number in Invoice.objects.values_list("number", flat=True)) == [
         f"RE-2026-{seq:06}" for seq in range(1, 41)
     ]
-
-
-def test_a_run_that_renders_documents_bills_in_this_process_even_when_workers_are_asked_for():
-    # The Schematron engine does not survive a fork, so document runs are not split into forked workers.
-    orgs = _orgs(6)
-
-    run = run_billing(billing_date=JULY, workers=2, batch_size=2)
-
-    assert (run.status, run.workers, run.invoices_created, run.orgs_billed) == ("finished", 1, 6, 6)
-    assert sorted(Invoice.objects.values_list("org_id", flat=True)) == sorted(org.pk for org in orgs)
-    assert StoredDocument.objects.filter(invoice__isnull=False).count() == 12
 
 
 def test_a_thousand_invoices_finalised_concurrently_get_numbers_one_to_a_thousand():

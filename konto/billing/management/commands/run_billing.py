@@ -47,7 +47,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--date", help="billing date YYYY-MM-DD (default: today in the default time zone)")
-        parser.add_argument("--workers", type=int, default=1, help="worker processes (PostgreSQL only; default 1)")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=1,
+            help="worker processes (PostgreSQL only; SQLite bills in this process; default 1)",
+        )
         parser.add_argument("--batch-size", type=int, default=DOCUMENT_BATCH_SIZE, help="orgs per transaction")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
