@@ -158,6 +158,10 @@ KONTO_IDENTITY_FREE_LICENSES = 100
 KONTO_PRODUCT_NAME = os.environ.get("KONTO_PRODUCT_NAME", "Nimbus CRM")
 KONTO_BASE_URL = os.environ.get("KONTO_BASE_URL", "http://127.0.0.1:8000")
 
+# Dunning: org.suspended / org.reactivated go to the dunning schedule's webhook URL, signed with this secret
+# (X-Konto-Signature: sha256=HMAC-SHA256 of the body). Without a secret no event is sent (docs/payments.md).
+KONTO_WEBHOOK_SECRET = os.environ.get("KONTO_WEBHOOK_SECRET", "")
+
 LANGUAGE_CODE = "de"
 LANGUAGES = [("de", _("German")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "konto" / "locale"]
@@ -191,3 +195,25 @@ LOGGING = {
     # factur-x logs every successful XSD check and pikepdf its start-up at INFO; only problems are of interest.
     "loggers": {"factur-x": {"level": "WARNING"}, "pikepdf": {"level": "WARNING"}},
 }
+
+# Payment gateways (docs/payments.md "Gateways"): the built-in sandbox (test cards, no money moves) by default,
+# Stripe in production. STRIPE_API_BASE points the stripe library at another server (tests: a local one).
+KONTO_PAYMENT_GATEWAY = os.environ.get("KONTO_PAYMENT_GATEWAY", "sandbox").strip().lower()
+if KONTO_PAYMENT_GATEWAY not in {"sandbox", "stripe"}:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("KONTO_PAYMENT_GATEWAY must be 'sandbox' or 'stripe'.")
+STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
+STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")  # "whsec_…" of /payments/stripe/webhook/
+STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")
+STRIPE_MAX_NETWORK_RETRIES = int(os.environ.get("STRIPE_MAX_NETWORK_RETRIES", "2"))  # always with idempotency keys
+STRIPE_TIMEOUT_SECONDS = float(os.environ.get("STRIPE_TIMEOUT_SECONDS", "30"))
+if KONTO_PAYMENT_GATEWAY == "stripe" and not STRIPE_SECRET_KEY:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("KONTO_PAYMENT_GATEWAY=stripe needs STRIPE_SECRET_KEY.")
+# The sandbox's pages and charges exist only where it is the gateway, unless switched on explicitly: a demo database
+# moved to Stripe must never "charge" an old sandbox card.
+KONTO_SANDBOX_ENABLED = _env_bool("KONTO_SANDBOX_ENABLED", KONTO_PAYMENT_GATEWAY == "sandbox")
+# The stripe library logs every request at INFO and request bodies (IBANs of SEPA mandates) at DEBUG: only problems.
+LOGGING["loggers"]["stripe"] = {"level": "WARNING"}  # type: ignore[index]  # LOGGING is a plain dict literal

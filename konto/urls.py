@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/v1/", api.urls),
     # The sandbox gateway's own pages (card entry, 3-D Secure); the Stripe adapter uses Stripe's instead.
     path("sandbox-gateway/", include("konto.sandbox.urls")),
+    path("payments/", include("konto.payments.urls")),  # gateway webhooks (Stripe)
 ]
 
 if settings.DEBUG:
