@@ -227,6 +227,8 @@ class PaymentAllocation(models.Model):
     is_applied = models.BooleanField(default=False)  # added to the invoice's amount paid
 
     class Meta:
+        verbose_name = _("payment allocation")
+        verbose_name_plural = _("payment allocations")
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(fields=["payment", "invoice"], name="allocation_once_per_payment_invoice"),
@@ -261,6 +263,8 @@ class Refund(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
         ordering = ["-created_at", "-id"]
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive")]
 
@@ -322,6 +326,8 @@ class DunningNotice(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("dunning notice")
+        verbose_name_plural = _("dunning notices")
         ordering = ["invoice_id", "due_on", "id"]
         constraints = [models.UniqueConstraint(fields=["invoice", "level"], name="dunning_notice_once_per_level")]
 
@@ -333,16 +339,25 @@ class SepaExport(models.Model):
     """A pain.008 file of due SEPA collections, handed to the vendor's bank."""
 
     public_id = PublicIdField(prefix="sepa")
-    message_id = models.CharField(max_length=35, unique=True)  # pain.008 GrpHdr/MsgId
-    collection_date = models.DateField()  # requested collection date of the file
-    currency = models.CharField(max_length=3, default="EUR")
-    payments_count = models.PositiveIntegerField(default=0)
-    total_amount = models.DecimalField(**MONEY)
+    message_id = models.CharField(_("message ID"), max_length=35, unique=True)  # pain.008 GrpHdr/MsgId
+    collection_date = models.DateField(_("collection date"))  # requested collection date of the file
+    currency = models.CharField(_("currency"), max_length=3, default="EUR")
+    payments_count = models.PositiveIntegerField(_("payments"), default=0)
+    total_amount = models.DecimalField(_("total"), **MONEY)
     content = models.BinaryField()  # the XML as handed out
-    created_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        "accounts.User",
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("SEPA direct debit file")
+        verbose_name_plural = _("SEPA direct debit files")
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
@@ -353,16 +368,25 @@ class BankStatement(models.Model):
     """An imported camt.053 statement; the same file (or statement id) is never imported twice."""
 
     public_id = PublicIdField(prefix="stmt")
-    statement_id = models.CharField(max_length=35, unique=True)  # camt.053 Stmt/Id
+    statement_id = models.CharField(_("statement ID"), max_length=35, unique=True)  # camt.053 Stmt/Id
     content_sha256 = models.CharField(max_length=64, unique=True)
-    account_iban = models.CharField(max_length=34, blank=True)  # the vendor's account
-    created_on = models.DateField(null=True, blank=True)  # Stmt/CreDtTm
-    lines_count = models.PositiveIntegerField(default=0)
-    matched_count = models.PositiveIntegerField(default=0)
-    imported_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    imported_at = models.DateTimeField(auto_now_add=True)
+    account_iban = models.CharField(_("account"), max_length=34, blank=True)  # the vendor's account
+    created_on = models.DateField(_("statement date"), null=True, blank=True)  # Stmt/CreDtTm
+    lines_count = models.PositiveIntegerField(_("lines"), default=0)
+    matched_count = models.PositiveIntegerField(_("matched"), default=0)
+    imported_by = models.ForeignKey(
+        "accounts.User",
+        verbose_name=_("imported by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    imported_at = models.DateTimeField(_("imported"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("bank statement")
+        verbose_name_plural = _("bank statements")
         ordering = ["-imported_at", "-id"]
 
     def __str__(self) -> str:
@@ -381,22 +405,26 @@ class BankStatementLine(models.Model):
         SEPA_RETURN = "sepa_return", _("SEPA return")
 
     statement = models.ForeignKey(BankStatement, on_delete=models.CASCADE, related_name="lines")
-    entry_reference = models.CharField(max_length=64)  # NtryRef / AcctSvcrRef; unique per statement
-    booking_date = models.DateField()
-    amount = models.DecimalField(**MONEY)  # positive: credit to the vendor's account
-    currency = models.CharField(max_length=3)
+    entry_reference = models.CharField(
+        _("entry reference"), max_length=64
+    )  # NtryRef / AcctSvcrRef; unique per statement
+    booking_date = models.DateField(_("booking date"))
+    amount = models.DecimalField(_("amount"), **MONEY)  # positive: credit to the vendor's account
+    currency = models.CharField(_("currency"), max_length=3)
     is_credit = models.BooleanField(default=True)
-    remittance = models.CharField(max_length=300, blank=True)  # unstructured remittance information
-    payer_name = models.CharField(max_length=140, blank=True)
-    payer_iban_masked = models.CharField(max_length=20, blank=True)  # never the full IBAN
-    return_reason = models.CharField(max_length=4, blank=True)  # ISO reason code of an R-transaction, e.g. "AM04"
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.UNMATCHED)
+    remittance = models.CharField(_("remittance information"), max_length=300, blank=True)  # unstructured
+    payer_name = models.CharField(_("payer"), max_length=140, blank=True)
+    payer_iban_masked = models.CharField(_("payer IBAN"), max_length=20, blank=True)  # never the full IBAN
+    return_reason = models.CharField(_("return reason"), max_length=4, blank=True)  # ISO code of an R-transaction
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.UNMATCHED)
     invoice = models.ForeignKey(
         "billing.Invoice", null=True, blank=True, on_delete=models.PROTECT, related_name="bank_statement_lines"
     )
     payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
 
     class Meta:
+        verbose_name = _("bank statement line")
+        verbose_name_plural = _("bank statement lines")
         ordering = ["statement_id", "id"]
         constraints = [
             models.UniqueConstraint(fields=["statement", "entry_reference"], name="statement_line_reference_unique")

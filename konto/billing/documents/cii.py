@@ -45,6 +45,7 @@ NOT_SUBJECT_TO_VAT = "O"
 CATEGORIES_WITH_EXEMPTION_REASON = frozenset({"AE", "O", "E", "K", "G"})
 DIRECT_DEBIT_CODES = frozenset({"59"})
 CREDIT_TRANSFER_CODES = frozenset({"30", "58"})
+CARD_CODES = frozenset({"48", "54", "55"})
 
 _CENT = Decimal("0.01")
 _UNIT_PRICE_QUANTUM = Decimal("0.0001")
@@ -191,6 +192,11 @@ def _settlement(parent: etree._Element, document: InvoiceDocument, *, is_xrechnu
     if payment.means_code:  # BG-16
         means = _sub(settlement, _ram("SpecifiedTradeSettlementPaymentMeans"))
         _text(means, _ram("TypeCode"), payment.means_code)  # BT-81
+        if payment.means_code in CARD_CODES and payment.card_last4:  # BG-18 (XRechnung BR-DE-24-a needs it)
+            card = _sub(means, _ram("ApplicableTradeSettlementFinancialCard"))
+            _text(card, _ram("ID"), payment.card_last4)  # BT-87: the last 4 digits only (BR-51)
+            if payment.card_holder:
+                _text(card, _ram("CardholderName"), payment.card_holder)  # BT-88
         if is_direct_debit:
             if payment.debited_iban:  # BT-91
                 _text(_sub(means, _ram("PayerPartyDebtorFinancialAccount")), _ram("IBANID"), payment.debited_iban)

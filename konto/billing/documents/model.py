@@ -61,6 +61,15 @@ class TaxSubtotal:
     exemption_reason_code: str = ""  # VATEX code
 
 
+CARD_BRAND_NAMES = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express"}
+
+
+def card_label(brand: str, last4: str) -> str:
+    """A card as people see it: brand and last 4 digits ("Visa •••• 4242"); never more of the number."""
+    name = CARD_BRAND_NAMES.get(brand.lower(), brand.title()) if brand else ""
+    return f"{name} •••• {last4}".strip()
+
+
 @dataclass(frozen=True)
 class PaymentInstructions:
     means_code: str  # UNTDID 4461: "58" SEPA credit transfer, "59" SEPA direct debit, "54" card, "30" transfer
@@ -74,6 +83,10 @@ class PaymentInstructions:
     mandate_reference: str = ""
     debited_iban: str = ""  # the payer's IBAN for direct debit (printed masked)
     qr_bill_iban: str = ""  # CH/LI IBAN or QR-IBAN for the Swiss QR-bill of CHF invoices (else iban if CH/LI)
+    collection_date: date | None = None  # direct debit: the announced debit date (pre-notification)
+    card_brand: str = ""  # card payments: "visa", "mastercard", … as printed
+    card_last4: str = ""  # card payments: the last 4 digits of the card number (BT-87); never the full number
+    card_holder: str = ""  # card payments: the card holder's name (BT-88), where known
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
 from konto.billing.documents import payment_codes
-from konto.billing.documents.model import DocumentLine, InvoiceDocument, Party
+from konto.billing.documents.model import DocumentLine, InvoiceDocument, Party, card_label
 from konto.billing.documents.pdfa import make_pdfa3
 from konto.core.countries import babel_locale, country_name
 from konto.core.money import format_money
@@ -497,6 +497,21 @@ class _InvoiceLayout:
             return paragraphs
         if document.due_amount <= 0:
             paragraphs.append(_("This invoice has been paid in full. Thank you."))
+        elif payment.means_code in DIRECT_DEBIT and payment.collection_date is not None:
+            paragraphs.append(  # the pre-notification of the debit
+                _(
+                    "We will collect %(amount)s by SEPA Direct Debit on %(date)s from the account %(iban)s "
+                    "under mandate %(mandate)s (creditor identifier %(creditor)s). Please make sure the account "
+                    "is funded."
+                )
+                % {
+                    "amount": amount,
+                    "date": formats.day(payment.collection_date),
+                    "iban": _mask_iban(payment.debited_iban),
+                    "mandate": payment.mandate_reference,
+                    "creditor": payment.creditor_id,
+                }
+            )
         elif payment.means_code in DIRECT_DEBIT:
             paragraphs.append(
                 _(
@@ -511,6 +526,11 @@ class _InvoiceLayout:
                     "mandate": payment.mandate_reference,
                     "creditor": payment.creditor_id,
                 }
+            )
+        elif payment.means_code in CARD and payment.card_last4:
+            paragraphs.append(
+                _("%(amount)s will be charged to %(card)s.")
+                % {"amount": amount, "card": card_label(payment.card_brand, payment.card_last4)}
             )
         elif payment.means_code in CARD:
             paragraphs.append(_("%(amount)s will be charged to your card on file.") % {"amount": amount})

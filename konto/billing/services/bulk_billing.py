@@ -34,6 +34,7 @@ from django.db.models.base import ModelState
 from django.utils import translation
 
 from konto.accounts.models import Org, Vendor
+from konto.billing import ports
 from konto.billing.models import BillingRunError, Invoice, InvoiceLine, InvoiceStatus, InvoiceTax, NumberSeries
 from konto.billing.services import numbering
 from konto.billing.services.invoices import BatchResult, DocumentHook, seller_snapshot
@@ -164,7 +165,8 @@ WITH tx AS (
         id, public_id, org_id, contract_id, order_id, billing_run_id, number, status, billing_date, issue_date,
         due_date, period_start, period_end, currency, language, payment_method_kind, payment_terms_days,
         net_amount, tax_amount, gross_amount, amount_paid, amount_credited, seller, buyer,
-        po_number, buyer_reference, contract_number, notes, issued_at, status_changed_at, created_at)
+        po_number, buyer_reference, contract_number, notes, issued_at, status_changed_at, created_at,
+        payment_details)
     SELECT ((SELECT id FROM ids))[h.k], {_PUBLIC_ID}, h.org_id, h.contract_id, NULL, %(run_id)s, NULL, 'draft',
            %(billing_date)s, %(billing_date)s, %(billing_date)s::date + k.payment_terms_days, h.period_start,
            h.period_end, k.currency, {_LANGUAGE}, k.payment_method_kind, k.payment_terms_days,
@@ -172,7 +174,8 @@ WITH tx AS (
            jsonb_build_object('name', o.legal_name, 'street', o.street, 'address_line2', o.address_line2,
                               'postal_code', o.postal_code, 'city', o.city, 'country', o.country,
                               'vat_id', o.vat_id, 'email', o.billing_email),
-           k.po_number, k.buyer_reference, k.number, h.notes, NULL, NULL, %(now)s
+           k.po_number, k.buyer_reference, k.number, h.notes, NULL, NULL, %(now)s,
+           '{{}}'::jsonb  -- NOT NULL without a database default; set per invoice below (_store_payment_details)
     FROM heads h
     JOIN {_T["contract"]} k ON k.id = h.contract_id
     CROSS JOIN LATERAL (
@@ -295,6 +298,7 @@ def bill_orgs_set_based(
         cursor.execute("SET LOCAL plan_cache_mode = auto")
         if not rows:
             return result
+        _store_payment_details(cursor, rows=rows, billing_date=billing_date)
         year = billing_date.year
         sequence = numbering.allocate_numbers(series=NumberSeries.INVOICE, year=year, count=len(rows))
         number_format = vendor.invoice_number_format
@@ -303,6 +307,7 @@ def bill_orgs_set_based(
         cursor.execute(_OPEN, [now, now, ids, numbers])
         if cursor.rowcount != len(rows):
             raise RuntimeError("an invoice to number is no longer a draft")
+    ports.announce_issued(ids)  # after commit: e.g. payments collects
     result.lines_created = int(rows[0][3])
     result.orgs_billed = {row[1] for row in rows}
     if render_documents is not None:
@@ -315,6 +320,33 @@ def bill_orgs_set_based(
             for row, number in zip(rows, numbers, strict=True)
         ]
     return result
+
+
+_PAYMENT_DETAILS = f"""
+UPDATE {_T["invoice"]} AS i SET payment_details = v.details
+FROM unnest(%s::bigint[], %s::jsonb[]) AS v(id, details)
+WHERE i.id = v.id AND i.status = 'draft'
+"""  # noqa: S608 - table name from the model
+
+
+def _store_payment_details(cursor: Any, *, rows: list[tuple[Any, ...]], billing_date: date) -> None:
+    """The drafts' payment details (billing.ports, as `invoices._add_payment_details`), before they are numbered."""
+    details = ports.payment_details_by_org(sorted({row[1] for row in rows}), billing_date)
+    if not details:
+        return
+    drafts = Invoice.objects.filter(pk__in=[row[0] for row in rows], org_id__in=list(details)).values_list(
+        "pk", "org_id", "payment_method_kind", "due_date"
+    )
+    stored = [
+        (pk, ports.invoice_payment_details(details[org_id], kind=kind, due_date=due_date))
+        for pk, org_id, kind, due_date in drafts
+    ]
+    stored = [(pk, value) for pk, value in stored if value]
+    if stored:
+        cursor.execute(
+            _PAYMENT_DETAILS,
+            [[pk for pk, _value in stored], [json.dumps(value, ensure_ascii=False) for _pk, value in stored]],
+        )
 
 
 def _loaded(**values: Any) -> Invoice:

@@ -15,13 +15,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import connection, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from konto.accounts.models import Org, Vendor
+from konto.billing import ports
 from konto.billing.exceptions import InvalidTransition, InvoiceImmutable, NothingToInvoice, TaxUndetermined
 from konto.billing.models import (
     INVOICE_TRANSITIONS,
@@ -44,6 +45,26 @@ from konto.core.tax import TaxTreatment, determine_tax
 # Called inside the issuing transaction once the invoices carry their numbers and stored documents (an
 # extension point, e.g. for tests). If it raises, the transaction rolls back and the numbers are given back.
 DocumentHook = Callable[[Sequence[Invoice]], None]
+
+
+class NumberTurn(Protocol):
+    """Issuers that take their numbers in an agreed order (the billing run's worker processes, workers.py).
+
+    Documents are rendered before the number counter is locked, with the
+    numbers expected; parallel batches would otherwise expect the same numbers
+    and all but one render again under the lock. Only the expectation and the
+    moment of locking change: the numbers are still taken from the counter and
+    checked against the rendered ones.
+    """
+
+    def reserve(self, *, last_taken: int, count: int) -> int:
+        """The number after which this batch's `count` numbers are expected (`last_taken`: the counter now)."""
+        ...
+
+    def wait(self) -> None:
+        """Return when the batches reserved before this one have taken their numbers (or given up)."""
+        ...
+
 
 HUNDRED = Decimal(100)
 
@@ -294,6 +315,16 @@ def _plan_invoices(
     return [plan for plan in plans if plan.invoice.org_id not in result.failures]
 
 
+def _add_payment_details(plans: list[_Plan], *, issue_date: date) -> None:
+    """How each invoice is paid, as the org's payment method is now (billing.ports: payments answers)."""
+    details = ports.payment_details_by_org(sorted({plan.invoice.org_id for plan in plans}), issue_date)
+    for plan in plans:
+        invoice = plan.invoice
+        invoice.payment_details = ports.invoice_payment_details(
+            details.get(invoice.org_id), kind=invoice.payment_method_kind, due_date=invoice.due_date
+        )
+
+
 def _write_drafts(plans: list[_Plan]) -> list[Invoice]:
     """Insert the drafts, their lines and VAT rows (three bulk inserts)."""
     invoices = Invoice.objects.bulk_create([plan.invoice for plan in plans], batch_size=1000)
@@ -355,7 +386,7 @@ def _number_invoices(invoices: Sequence[Invoice], *, now: dt.datetime, number_fo
         Invoice.objects.bulk_update(list(invoices), ["number", "status", "issued_at", "status_changed_at"])
 
 
-def _expected_numbers(invoices: Sequence[Invoice], *, number_format: str) -> list[str]:
+def _expected_numbers(invoices: Sequence[Invoice], *, number_format: str, turn: NumberTurn | None = None) -> list[str]:
     """The numbers these invoices get if nobody else issues meanwhile: read without taking the counter's lock."""
     years = {invoice.issue_date.year for invoice in invoices}
     last = dict(
@@ -366,6 +397,8 @@ def _expected_numbers(invoices: Sequence[Invoice], *, number_format: str) -> lis
     expected: dict[int, str] = {}
     for year in sorted(years):  # the order _number_invoices hands them out in
         seq = last.get(year, 0)
+        if turn is not None and len(years) == 1:
+            seq = turn.reserve(last_taken=seq, count=len(invoices))
         for invoice in invoices:
             if invoice.issue_date.year == year:
                 seq += 1
@@ -380,6 +413,7 @@ def _issue_numbered(
     number_format: str,
     documents: bool,
     render_documents: DocumentHook | None,
+    turn: NumberTurn | None = None,
 ) -> None:
     """Number and open the drafts, with their documents rendered, validated and stored, in the caller's transaction.
 
@@ -392,7 +426,7 @@ def _issue_numbered(
     """
     rendered: list[stored_documents.RenderedDocuments] = []
     if documents:
-        expected = _expected_numbers(invoices, number_format=number_format)
+        expected = _expected_numbers(invoices, number_format=number_format, turn=turn)
         for invoice, number in zip(invoices, expected, strict=True):
             invoice.number, invoice.issued_at = number, now
         try:
@@ -400,6 +434,8 @@ def _issue_numbered(
         finally:
             for invoice in invoices:
                 invoice.number = None
+    if turn is not None:
+        turn.wait()
     _number_invoices(invoices, now=now, number_format=number_format)
     if documents:
         rendered = [
@@ -409,6 +445,7 @@ def _issue_numbered(
         stored_documents.store_documents(rendered)
     if render_documents is not None:
         render_documents(invoices)
+    ports.announce_issued([invoice.pk for invoice in invoices])  # after commit: e.g. payments collects
 
 
 def bill_orgs(
@@ -421,6 +458,7 @@ def bill_orgs(
     order: Order | None = None,
     documents: bool = True,
     render_documents: DocumentHook | None = None,
+    turn: NumberTurn | None = None,
 ) -> BatchResult:
     """Invoice and issue every due, uninvoiced charge of these orgs, inside the caller's transaction.
 
@@ -452,6 +490,7 @@ def bill_orgs(
     )
     if not plans:
         return result
+    _add_payment_details(plans, issue_date=billing_date)
     invoices = _write_drafts(plans)
     _issue_numbered(
         invoices,
@@ -459,6 +498,7 @@ def bill_orgs(
         number_format=vendor.invoice_number_format,
         documents=documents,
         render_documents=render_documents,
+        turn=turn,
     )
     result.invoices = invoices
     result.lines_created = sum(len(plan.lines) for plan in plans)
@@ -600,6 +640,11 @@ def issue_invoice(
     invoice.seller = seller_snapshot(vendor)
     invoice.buyer = buyer_snapshot({name: getattr(org, name) for name in BUYER_FIELDS})
     invoice.language = org.language
+    invoice.payment_details = ports.invoice_payment_details(
+        ports.payment_details_by_org([org.pk], invoice.issue_date).get(org.pk),
+        kind=invoice.payment_method_kind,
+        due_date=invoice.due_date,
+    )
     invoice.save()
     _issue_numbered(
         [invoice],
@@ -664,6 +709,12 @@ def mark_invoice_uncollectible(*, invoice: Invoice, actor: Actor) -> Invoice:
 def record_invoice_payment(*, invoice: Invoice, amount: Decimal, actor: Actor) -> Invoice:
     """Add a received amount (gross) to an open or uncollectible invoice; paid in full → status paid."""
     invoice = lock_invoice(invoice)
+    apply_invoice_payment(invoice=invoice, amount=amount, actor=actor, now=timezone.now())
+    return invoice
+
+
+def apply_invoice_payment(*, invoice: Invoice, amount: Decimal, actor: Actor, now: dt.datetime) -> None:
+    """`record_invoice_payment` on an invoice the caller has locked, inside the caller's transaction (payments)."""
     if invoice.status not in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE):
         raise InvalidTransition(
             _("Only open or uncollectible invoices take payments."), extra={"from": invoice.status, "to": "paid"}
@@ -672,7 +723,36 @@ def record_invoice_payment(*, invoice: Invoice, amount: Decimal, actor: Actor) -
         raise InvalidTransition(_("The amount must be positive and at most the open amount."), code="invalid_amount")
     invoice.amount_paid += amount
     if invoice.open_amount == 0:
-        set_invoice_status(invoice, InvoiceStatus.PAID, actor=actor, now=timezone.now())
+        set_invoice_status(invoice, InvoiceStatus.PAID, actor=actor, now=now)
+    else:
+        invoice.save(update_fields=["amount_paid"])
+
+
+@transaction.atomic
+def reverse_invoice_payment(*, invoice: Invoice, amount: Decimal, actor: Actor) -> Invoice:
+    """Take back a received amount (a SEPA return, a refund): amount paid goes down, a paid invoice reopens.
+
+    Runs inside the caller's transaction when there is one (payments calls it
+    with the invoice already locked; locking again is harmless). A paid invoice
+    becomes open again only if something is owed again: one credited meanwhile
+    (its open amount still zero or less) stays paid, a void one stays void.
+    """
+    invoice = lock_invoice(invoice)
+    if invoice.status == InvoiceStatus.DRAFT:
+        raise InvalidTransition(_("A draft has no payments."), extra={"from": invoice.status, "to": "open"})
+    if amount <= 0 or amount > invoice.amount_paid:
+        raise InvalidTransition(_("The amount must be positive and at most the amount paid."), code="invalid_amount")
+    invoice.amount_paid -= amount
+    record_event(
+        actor=actor,
+        org_id=invoice.org_id,
+        action="invoice.payment_reversed",
+        object_type="invoice",
+        object_id=invoice.public_id,
+        after={"amount": str(amount), "amount_paid": str(invoice.amount_paid), "currency": invoice.currency},
+    )
+    if invoice.status == InvoiceStatus.PAID and invoice.open_amount > 0:
+        set_invoice_status(invoice, InvoiceStatus.OPEN, actor=actor, now=timezone.now())
     else:
         invoice.save(update_fields=["amount_paid"])
     return invoice

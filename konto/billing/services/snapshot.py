@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from django.utils import translation
@@ -79,14 +80,40 @@ def _subtotal(tax: InvoiceTax | CreditNoteTax) -> TaxSubtotal:
     )
 
 
+def _payment_kind(invoice: Invoice) -> str:
+    """How the invoice is paid: its contract's kind, unless the card or mandate data is missing (then transfer).
+
+    A card or direct debit invoice issued while the org had no card or mandate
+    on file tells the customer to transfer the money instead (when the vendor
+    has an account to name): nothing can be charged, and the e-invoice would
+    lack BG-18 / BG-19 (XRechnung refuses it).
+    """
+    kind = invoice.payment_method_kind
+    details = invoice.payment_details or {}
+    seller = invoice.seller or {}
+    # Transfer needs an account to transfer to; a vendor without one keeps the contract's kind.
+    has_account = bool(seller.get("iban") or (invoice.currency == "CHF" and seller.get("qr_bill_iban")))
+    if kind == "card" and not details.get("card_last4") and has_account:
+        return "bank_transfer"
+    if kind == "sepa_debit" and not details.get("mandate_reference") and has_account:
+        return "bank_transfer"
+    return kind
+
+
+def _optional_date(value: Any) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
 def _payment(invoice: Invoice, *, number: str, due_amount_positive: bool) -> PaymentInstructions:
     seller = invoice.seller
-    means = PAYMENT_MEANS.get(invoice.payment_method_kind, "58")
+    details = invoice.payment_details or {}
+    kind = _payment_kind(invoice)
+    means = PAYMENT_MEANS.get(kind, "58")
     if not due_amount_positive:
         terms = _("Nothing to pay.")
-    elif invoice.payment_method_kind == "card":
+    elif kind == "card":
         terms = _("Paid by card.")
-    elif invoice.payment_method_kind == "sepa_debit":
+    elif kind == "sepa_debit":
         terms = _("The amount will be collected by SEPA Direct Debit.")
     elif invoice.payment_terms_days == 0:
         terms = _("Payable immediately without deduction.")
@@ -94,6 +121,7 @@ def _payment(invoice: Invoice, *, number: str, due_amount_positive: bool) -> Pay
         terms = _("Payable within %(days)d days without deduction.") % {"days": invoice.payment_terms_days}
     # CHF transfers go to the vendor's Swiss account, the one its QR-bill names.
     swiss_account = seller.get("qr_bill_iban", "") if invoice.currency == "CHF" else ""
+    is_debit, is_card = means == "59", means == "54"
     return PaymentInstructions(
         means_code=means,
         terms=terms,
@@ -103,7 +131,13 @@ def _payment(invoice: Invoice, *, number: str, due_amount_positive: bool) -> Pay
         qr_bill_iban=swiss_account if means == "58" else "",
         account_name=seller.get("name", ""),
         remittance=number,
-        creditor_id=seller.get("sepa_creditor_id", "") if means == "59" else "",
+        # The creditor ID of the mandate (the vendor's when it was signed), else the vendor's current one.
+        creditor_id=(details.get("creditor_id") or seller.get("sepa_creditor_id", "")) if is_debit else "",
+        mandate_reference=details.get("mandate_reference", "") if is_debit else "",
+        debited_iban=details.get("debited_iban_masked", "") if is_debit else "",  # masked: never the full IBAN
+        collection_date=_optional_date(details.get("collection_date")) if is_debit else None,
+        card_brand=details.get("card_brand", "") if is_card else "",
+        card_last4=details.get("card_last4", "") if is_card else "",
     )
 
 
