@@ -59,6 +59,17 @@ _EVERYTHING_VISIBLE = [
     *_model_perms("billing", "creditnoteline", "view"),
     *_model_perms("billing", "numberseries", "view"),
     *_model_perms("billing", "numbercounter", "view"),
+    # Dunning (payments): the schedule and the notices taken.
+    *_model_perms("payments", "dunningpolicy", "view"),
+    *_model_perms("payments", "dunningnotice", "view"),
+    # Payments (bank side): payments and refunds, payment methods (masked), SEPA files, bank statements.
+    *_model_perms("payments", "payment", "view"),
+    *_model_perms("payments", "paymentallocation", "view"),
+    *_model_perms("payments", "refund", "view"),
+    *_model_perms("payments", "paymentmethod", "view"),
+    *_model_perms("payments", "sepaexport", "view"),
+    *_model_perms("payments", "bankstatement", "view"),
+    *_model_perms("payments", "bankstatementline", "view"),
 ]
 
 # role -> "app_label.codename" permissions of its group
@@ -81,6 +92,14 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             *_model_perms("billing", "invoice", "change"),
             *_model_perms("billing", "creditnote", "add"),
             *_model_perms("billing", "numberseries", "change"),
+            # The dunning schedule: step days, retry days, the suspension webhook URL.
+            *_model_perms("payments", "dunningpolicy", "change"),
+            # The bank side: refunds, making and downloading SEPA files (they hold full IBANs), importing
+            # bank statements and assigning or ignoring their unmatched lines.
+            *_model_perms("payments", "refund", "add"),
+            *_model_perms("payments", "sepaexport", "add"),
+            *_model_perms("payments", "bankstatement", "add"),
+            *_model_perms("payments", "bankstatementline", "change"),
         ]
     ),
     # Sees orgs and their users; may hand an org to another account executive.

@@ -9,4 +9,15 @@ after the catalog and form rules have checked them.
 
 # Importing the submodules registers their model admins on `backoffice_site`
 # (the app config imports this package in ready()).
-from konto.backoffice.admin import access, billing, catalog, contracts, orgs, records, users, vendor  # noqa: F401
+from konto.backoffice.admin import (  # noqa: F401
+    access,
+    billing,
+    catalog,
+    contracts,
+    dunning,
+    orgs,
+    payments,
+    records,
+    users,
+    vendor,
+)
