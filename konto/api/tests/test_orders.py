@@ -271,7 +271,7 @@ def test_order_buys_the_lines_with_their_charges_and_seats(
     # when
     response = post(billing_api, "/orders", {**ORDER, "po_number": "PO-2026-17"}, key="order-1")
     # then
-    assert response.status_code == 201
+    assert response.status_code == 201, response.json()
     order = Order.objects.get()
     assert response.json() == order_json(order, contract)
     assert response["Location"] == f"/api/v1/orders/{order.public_id}"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
 import pytest
 from django.test import Client
-from django.urls import URLPattern, reverse
+from django.urls import URLPattern, URLResolver, reverse
 
 from konto.accounts.models import User
 from konto.accounts.testing import PASSWORD, make_user
@@ -23,12 +25,21 @@ def signed_in(user: User, **defaults) -> Client:
     return client
 
 
+def _patterns(patterns: Sequence[object], prefix: str = "") -> Iterator[tuple[str, URLPattern]]:
+    """(route, pattern) of every URL pattern, walking included URL modules."""
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _patterns(pattern.url_patterns, prefix + str(pattern.pattern))
+        else:
+            assert isinstance(pattern, URLPattern)
+            yield prefix + str(pattern.pattern), pattern
+
+
 def my_account_urls() -> list[str]:
     """Every My Account page (everything under /account/), read from the URL map so new pages are covered."""
     urls = []
-    for pattern in portal_urls.urlpatterns:
-        assert isinstance(pattern, URLPattern)
-        if not str(pattern.pattern).startswith("account/"):
+    for route, pattern in _patterns(portal_urls.urlpatterns):
+        if not route.startswith("account/"):
             continue
         kwargs = dict.fromkeys(pattern.pattern.regex.groupindex, "usr_placeholder0000000")
         urls.append(reverse(f"portal:{pattern.name}", kwargs=kwargs))

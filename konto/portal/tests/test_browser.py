@@ -23,6 +23,7 @@ SCREENSHOTS = Path(settings.VAR_DIR) / "screenshots"
 @pytest.fixture
 def demo(transactional_db: None, live_server: object) -> None:
     call_command("seed_demo", force=True, verbosity=0)
+    mail.outbox.clear()  # the seed's payment receipts and dunning notices; these tests read the emails they cause
 
 
 def _context(browser: Browser, locale: str) -> BrowserContext:

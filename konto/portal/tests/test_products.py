@@ -157,7 +157,7 @@ def test_navigation_lists_contracts_and_products_in_order(client, org, admin):
 
     nav = html[html.index('<nav class="sidenav"') : html.index("</nav>")]
     labels = re.findall(r">([A-Za-z]+)</a></li>", nav)
-    assert labels == ["Overview", "Contracts", "Products", "Invoices", "Users", "Settings"]
+    assert labels == ["Overview", "Contracts", "Products", "Invoices", "Payment", "Users", "Settings"]
 
 
 def test_navigation_hides_products_without_the_purchase_permission(client, org):

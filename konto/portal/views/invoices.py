@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 
 from konto.accounts.actors import actor_from_request
-from konto.accounts.permissions import MANAGE_BILLING_CONTACTS, VIEW_INVOICES
+from konto.accounts.permissions import MANAGE_BILLING_CONTACTS, PAY_INVOICES, VIEW_INVOICES
 from konto.billing import selectors
 from konto.billing.exceptions import InvalidInput, KontoError, NotFound
 from konto.billing.models import (
@@ -41,6 +41,7 @@ from konto.core.exceptions import KontoError as CoreKontoError
 from konto.core.forms import add_service_error
 from konto.portal.access import MyAccountMixin
 from konto.portal.forms.invoices import InvoiceEmailForm, InvoiceFilterForm, InvoiceRecipientForm, ShareLinkForm
+from konto.portal.views.payments import invoice_payment_rows
 from konto.portal.views.settings import SettingsMixin
 
 PAGE_SIZE = 25
@@ -167,6 +168,11 @@ class InvoiceDetailMixin(MyAccountMixin):
             ],
             "email_form": email_form or InvoiceEmailForm(),
             "share_form": share_form or ShareLinkForm(),
+            # Paying (konto.portal.views.payments): the Pay button and the payments that went to this invoice.
+            "is_payable": PAY_INVOICES in self.permissions
+            and invoice.status == Invoice.Status.OPEN
+            and invoice.open_amount > 0,
+            "payment_allocations": invoice_payment_rows(org=self.org, invoice=invoice),
         }
         return render(self.request, "portal/invoices/detail.html", context, status=status)
 

@@ -1,19 +1,22 @@
-"""My Account home: edition, license usage, users, billing profile and alerts of the org."""
+"""My Account home: edition, license usage, users, open balance, billing profile and alerts of the org."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.generic import TemplateView
 
 from konto.accounts.models import LicenseType, Org
-from konto.accounts.permissions import MANAGE_BILLING_CONTACTS, MANAGE_USERS
+from konto.accounts.permissions import MANAGE_BILLING_CONTACTS, MANAGE_USERS, PAY_INVOICES
 from konto.accounts.selectors import LicenseUsage, license_usage
 from konto.core.countries import country_name
 from konto.core.editions import Edition
+from konto.payments import selectors as payment_selectors
 from konto.portal.access import MyAccountMixin
+from konto.portal.views.payment_methods import card_expiry_alerts
 
 
 @dataclass(frozen=True)
@@ -24,26 +27,7 @@ class Alert:
 
 
 def org_alerts(org: Org) -> list[Alert]:
-    """Banners for the org's account status (overdue, suspended, closed)."""
-    if org.status == Org.Status.OVERDUE:
-        return [
-            Alert(
-                "warn",
-                _("Payment overdue"),
-                _("An invoice is overdue. Purchases are blocked until the open amount has been paid."),
-            )
-        ]
-    if org.status == Org.Status.SUSPENDED:
-        return [
-            Alert(
-                "danger",
-                _("Account suspended"),
-                _(
-                    "Your account has been suspended because invoices remain unpaid. "
-                    "Pay the open amount or contact us to restore access."
-                ),
-            )
-        ]
+    """Overview alerts of the org's account status; overdue and suspended are banners on every page (base.html)."""
     if org.status == Org.Status.CLOSED:
         return [Alert("info", _("Account closed"), _("This account is closed. Your data is kept read-only."))]
     return []
@@ -87,8 +71,16 @@ class OverviewView(MyAccountMixin, TemplateView):
             # Every active org user holds exactly one license, so assigned seats count them.
             active_user_count=sum(row.assigned for row in usage),
             country=country_name(org.country),
-            alerts=org_alerts(org),
+            alerts=[
+                *org_alerts(org),
+                *card_expiry_alerts(org=org, permissions=self.permissions, today=timezone.localdate()),
+            ],
             can_manage_users=MANAGE_USERS in self.permissions,
             can_edit_billing_profile=MANAGE_BILLING_CONTACTS in self.permissions,
+            # {currency: gross still open}; only the currencies with something open.
+            open_balance={
+                currency: amount for currency, amount in payment_selectors.open_balance(org=org).items() if amount
+            },
+            can_pay=PAY_INVOICES in self.permissions,
             **kwargs,
         )
