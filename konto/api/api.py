@@ -19,7 +19,7 @@ from ninja.errors import ValidationError, ValidationErrorContext
 from ninja.openapi.schema import OpenAPISchema
 from ninja.operation import Operation
 
-from konto.api import contracts, credit_notes, invoices, licenses, me, orders, org, products, users
+from konto.api import contracts, credit_notes, invoices, licenses, me, orders, org, payments, products, users
 from konto.api.auth import BearerToken
 from konto.api.errors import (
     BODY_NOT_OBJECT,
@@ -158,3 +158,4 @@ api.add_router("", contracts.router)
 api.add_router("", orders.router)
 api.add_router("", invoices.router)
 api.add_router("", credit_notes.router)
+api.add_router("", payments.router)

@@ -32,6 +32,13 @@ OPERATIONS = {
     "/api/v1/credit-notes/{credit_note_id}": {"get"},
     "/api/v1/credit-notes/{credit_note_id}/pdf": {"get"},
     "/api/v1/credit-notes/{credit_note_id}/xml": {"get"},
+    "/api/v1/payment-methods": {"get", "post"},
+    "/api/v1/payment-methods/mandate-text": {"get"},
+    "/api/v1/payment-methods/card-setups": {"post"},
+    "/api/v1/payment-methods/{method_id}": {"get", "delete"},
+    "/api/v1/payment-methods/{method_id}/default": {"post"},
+    "/api/v1/payments": {"get", "post"},
+    "/api/v1/payments/{payment_id}": {"get"},
 }
 
 
@@ -83,6 +90,7 @@ def test_operation_ids_are_unique(document: dict[str, Any]) -> None:
     ids = [op["operationId"] for methods in document["paths"].values() for op in methods.values()]
     assert sorted(ids) == sorted(set(ids))
     assert sorted(ids) == [
+        "add_payment_method",
         "create_share_link",
         "get_contract",
         "get_credit_note",
@@ -91,22 +99,31 @@ def test_operation_ids_are_unique(document: dict[str, Any]) -> None:
         "get_invoice",
         "get_invoice_pdf",
         "get_invoice_xml",
+        "get_mandate_text",
         "get_me",
         "get_order",
         "get_org",
+        "get_payment",
+        "get_payment_method",
         "get_user",
         "list_contracts",
         "list_credit_notes",
         "list_invoices",
         "list_licenses",
         "list_orders",
+        "list_payment_methods",
+        "list_payments",
         "list_products",
         "list_share_links",
         "list_users",
+        "make_default_payment_method",
         "patch_org",
+        "pay_invoices",
         "place_order",
         "preview_order",
+        "remove_payment_method",
         "revoke_share_link",
+        "start_card_setup",
     ]
 
 
