@@ -22,6 +22,26 @@ stored PDF/A-3 and XML; Alpenblick gets a credit note for its data-storage
 line. Billing bills nothing twice and the credit note is issued only while
 Alpenblick's invoice has none, so a re-run adds nothing.
 
+Payments (through the payments services and the sandbox gateway, so the
+demo shows what they do): Bäckerei Müller adds the sandbox's Visa test card
+the way a customer does (setup, the sandbox's card page, add_card) before its
+history is billed, so each invoice is charged automatically when it is
+issued and paid; before its newest invoice it replaces the card with the
+test card that is always declined, so that invoice stays open with a
+declined collection whose retry is scheduled (My Account's banner).
+Alpenblick paid its annual invoice by transfer, but not the Data Storage it
+ordered seven weeks ago (that invoice is overdue and gets its reminders), and
+ordered two more licenses a few days ago (that invoice is open, not yet due).
+Tierhilfe and Stadtwerke paid their invoices by bank transfer three days
+before they were due. Then the dunning run of today takes the steps due and
+every demo org's standing is brought in line with its invoices. An org's status is its payment standing,
+so `--reset` leaves it to the standing rules. Each step is keyed (the card
+only while the org has no payment method, each order by its idempotency key,
+each transfer by its invoice, each dunning step per invoice and level), so a
+re-run pays, orders and dunns nothing twice. Receipts and dunning notices are
+emailed as in production (receipts and reminders land in the dev mailbox);
+the past invoices' own emails are not sent.
+
 Every demo user's password is `konto-demo`. It is set when the user is
 created (and by `--reset`), never on a plain re-run, so a password someone
 changed stays changed. Because the password is public, the command refuses to
@@ -40,6 +60,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import models, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from konto.accounts.models import (
@@ -57,15 +78,27 @@ from konto.backoffice.roles import sync_staff_groups
 from konto.backoffice.services import assign_role_group
 from konto.billing.models import CreditNote, Invoice
 from konto.billing.services.credit_notes import issue_credit_note
+from konto.billing.services.delivery import invoice_emails_suspended
 from konto.billing.services.invoices import invoice_due_charges
 from konto.catalog.models import PriceBook, PriceBookEntry, Product
 from konto.catalog.services import validate_product, validate_unit_price
-from konto.contracts.models import Contract, PaymentMethodKind
+from konto.contracts.models import Contract, Order, PaymentMethodKind
 from konto.contracts.services.contracts import InitialLine, create_contract
+from konto.contracts.services.orders import place_order
+from konto.contracts.services.pricing import OrderItem
 from konto.core.audit import Actor
 from konto.core.editions import Edition
 from konto.core.periods import MONTHS_PER_PERIOD, BillingFrequency, add_months, periods_between
 from konto.core.vatid import normalize_vat_id
+from konto.payments import selectors as payment_selectors
+from konto.payments.gateways import get_gateway
+from konto.payments.models import DunningNotice, Payment, PaymentAllocation, PaymentMethod
+from konto.payments.services.collection import collect_invoices
+from konto.payments.services.dunning import run_dunning
+from konto.payments.services.methods import add_card, start_card_setup
+from konto.payments.services.pay import record_bank_transfer
+from konto.payments.services.standing import get_dunning_policy, refresh_org_standing
+from konto.sandbox import server as sandbox
 
 DEMO_PASSWORD = "konto-demo"  # noqa: S105 - the published demo password, refused without DEBUG
 
@@ -426,6 +459,36 @@ CONTRACTS = [
 ]
 
 
+SEED_ACTOR = Actor.system("seed_demo")
+
+# Sandbox test cards (konto.sandbox.cards): Bäckerei's card, and the one that replaces it before its newest
+# invoice, so that invoice's automatic charge is declined ("card_declined") and retried on the schedule.
+SANDBOX_VISA = "4242424242424242"
+SANDBOX_DECLINED = "4000000000000002"
+CARD_VALID_YEARS = 3  # expiry: December, this many years ahead of the demo's today
+
+# Alpenblick's orders: (idempotency key, items, days before the demo's today). The Data Storage invoice is left
+# unpaid (overdue: past its due date, reminded, not yet at the final notice); the licenses' one is not due yet.
+ALPENBLICK_ORDERS: tuple[tuple[str, tuple[OrderItem, ...], int], ...] = (
+    ("seed-demo-alpenblick-data-storage", (OrderItem("data-storage", 1),), 50),
+    ("seed-demo-alpenblick-2-licenses", (OrderItem("enterprise", 2),), 5),
+)
+ALPENBLICK_UNPAID_ORDER_KEYS = frozenset(key for key, _items, _days in ALPENBLICK_ORDERS)
+
+# Bank-transfer orgs that pay their invoices (Alpenblick: not those of its demo orders), each booked this many
+# days before its due date.
+TRANSFER_PAYERS = (TIERHILFE, STADTWERKE, ALPENBLICK)
+TRANSFER_DAYS_BEFORE_DUE = 3
+
+# Records the payments and contracts services add while seeding, counted for the summary.
+COUNTED_BY_SERVICES: tuple[type[models.Model], ...] = (PaymentMethod, Payment, Order, DunningNotice)
+SANDBOX_HINT = "Sandbox payments: test card 4242 4242 4242 4242, any future date, any CVC; more on the payment page."
+
+
+def _sandbox_is_the_gateway() -> bool:
+    return get_gateway().name == "sandbox" and sandbox.is_enabled()
+
+
 def _term_containing(today: date, start: date, months: int) -> tuple[date, date]:
     """The demo term from `start`, moved on by whole years until it still runs on `today` (keeps demos alive)."""
     while add_months(start, months) <= today:
@@ -569,7 +632,14 @@ class Command(BaseCommand):
                 self.seed_user(user, orgs=orgs)
         # create_contract is a durable transaction of its own, so it runs after the block above.
         self.seed_contracts(orgs=orgs, products=products)
-        self.seed_invoice_history(orgs=orgs)
+        # The payments services are durable transactions too; counted by what they add.
+        before = {model: model._default_manager.count() for model in COUNTED_BY_SERVICES}
+        today = timezone.localdate()
+        self.seed_invoice_history(orgs=orgs, today=today)
+        self.seed_bank_transfers(orgs=orgs, today=today)
+        self.seed_dunning(orgs=orgs, today=today)
+        for model, count in before.items():
+            self.created[model._meta.label] += model._default_manager.count() - count
         self.print_summary()
 
     # ------------------------------------------------------------ helpers
@@ -648,7 +718,7 @@ class Command(BaseCommand):
             values = {key: value for key, value in spec.items() if key != "legal_name"}
             values["vat_id"] = normalize_vat_id(values["vat_id"], values["country"])
             values["account_executive"] = account_executive
-            values["status"] = Org.Status.ACTIVE
+            # No status: an org's status is its payment standing (see seed_dunning), active when created.
             org = self.upsert(Org, {"legal_name": spec["legal_name"]}, values, overwrite=self.reset)
             orgs[org.legal_name] = org
             for license_type, free in LICENSE_POOLS[org.legal_name].items():
@@ -688,19 +758,146 @@ class Command(BaseCommand):
             )
             self.created[Contract._meta.label] += 1
 
-    def seed_invoice_history(self, *, orgs: dict[str, Org]) -> None:
-        """Bill the demo orgs' contracts for every billing date up to today, in date order, then the credit note."""
-        today = timezone.localdate()
+    def seed_invoice_history(self, *, orgs: dict[str, Org], today: date) -> None:
+        """Bill the demo orgs' contracts for every billing date up to today, in date order, then the credit note.
+
+        Bäckerei pays by card: its card is added before its first invoice, and
+        replaced by the declined test card before its newest one. Alpenblick's
+        order is placed on its day, so invoice numbers follow the issue dates.
+        """
         billing_dates: set[tuple[date, int]] = set()
         for contract in Contract.objects.filter(org__in=orgs.values()).order_by("pk"):
             end = min(contract.end_date, today + timedelta(days=1))
             for period in periods_between(contract.start_date, contract.billing_frequency, contract.start_date, end):
                 billing_dates.add((period.start, contract.org_id))
+        baeckerei, alpenblick = orgs[BAECKEREI], orgs[ALPENBLICK]
+        order_dates = self.alpenblick_order_dates(alpenblick, today=today)
+        billing_dates.update((day, alpenblick.pk) for day in order_dates.values())
+        card_is_new = self.seed_card(baeckerei, today=today)
+        newest_card_invoice = max((day for day, org_id in billing_dates if org_id == baeckerei.pk), default=None)
         by_id = {org.pk: org for org in orgs.values()}
-        for billing_date, org_id in sorted(billing_dates):
-            issued = invoice_due_charges(org=by_id[org_id], billing_date=billing_date)
-            self.created[Invoice._meta.label] += len(issued)
-        self.seed_credit_note(orgs[ALPENBLICK])
+        with invoice_emails_suspended():  # past invoices: the demo's mailbox is not flooded with their emails
+            for billing_date, org_id in sorted(billing_dates):
+                for key, day in order_dates.items():
+                    if org_id == alpenblick.pk and billing_date == day:
+                        self.seed_order(alpenblick, key=key, day=day)
+                if card_is_new and org_id == baeckerei.pk and billing_date == newest_card_invoice:
+                    self.add_sandbox_card(baeckerei, SANDBOX_DECLINED, today=today)
+                issued = invoice_due_charges(org=by_id[org_id], billing_date=billing_date)
+                self.created[Invoice._meta.label] += len(issued)
+                if issued and org_id == baeckerei.pk:
+                    # Usually done already: payments collects card invoices once they are issued (its listener);
+                    # called here too so the demo is complete when tasks are queued (KONTO_TASKS=db).
+                    collect_invoices(invoice_ids=[invoice.pk for invoice in issued], today=today)
+        self.seed_credit_note(alpenblick)
+
+    # ------------------------------------------------------------ payments
+
+    def seed_card(self, org: Org, *, today: date) -> bool:
+        """Add the sandbox's Visa test card while the org has never had a payment method; whether it was added.
+
+        Only where the sandbox is the gateway: another gateway gets no test card.
+        """
+        if PaymentMethod.objects.filter(org=org).exists() or not _sandbox_is_the_gateway():
+            return False
+        self.add_sandbox_card(org, SANDBOX_VISA, today=today)
+        return True
+
+    def add_sandbox_card(self, org: Org, number: str, *, today: date) -> PaymentMethod:
+        """A test card added the customer's way: setup, the sandbox's card page, add_card; it replaces the default."""
+        return_url = settings.KONTO_BASE_URL.rstrip("/") + reverse("portal:card_setup_return")
+        start = start_card_setup(org=org, actor=SEED_ACTOR, return_url=return_url)
+        sandbox.submit_card(
+            setup_ref=start.setup_ref, number=number, exp_month=12, exp_year=today.year + CARD_VALID_YEARS
+        )
+        replaces = payment_selectors.default_payment_method(org=org)
+        return add_card(org=org, actor=SEED_ACTOR, setup_ref=start.setup_ref, replaces=replaces)
+
+    def alpenblick_order_dates(self, org: Org, *, today: date) -> dict[str, date]:
+        """The day of each of Alpenblick's demo orders: its day if placed, else so many days ago.
+
+        An order is left out when its day is outside the active contract's term
+        or the org may not buy (overdue or suspended).
+        """
+        placed = dict(
+            Order.objects.filter(org=org, idempotency_key__in=ALPENBLICK_UNPAID_ORDER_KEYS).values_list(
+                "idempotency_key", "ordered_on"
+            )
+        )
+        days: dict[str, date] = {}
+        for key, _items, days_ago in ALPENBLICK_ORDERS:
+            if key in placed:
+                days[key] = placed[key]
+                continue
+            day = today - timedelta(days=days_ago)
+            if self.active_contract(org, day=day) is not None and org.status == Org.Status.ACTIVE:
+                days[key] = day
+        return days
+
+    def seed_order(self, org: Org, *, key: str, day: date) -> None:
+        """One of Alpenblick's demo orders on `day`, through the contracts service (once, by its key)."""
+        if Order.objects.filter(org=org, idempotency_key=key).exists():
+            return
+        contract = self.active_contract(org, day=day)
+        if contract is None:
+            return
+        items = next(items for order_key, items, _days in ALPENBLICK_ORDERS if order_key == key)
+        place_order(org=org, actor=SEED_ACTOR, contract=contract, items=items, idempotency_key=key, today=day)
+
+    @staticmethod
+    def active_contract(org: Org, *, day: date) -> Contract | None:
+        return (
+            Contract.objects.filter(org=org, status=Contract.Status.ACTIVE, start_date__lte=day, end_date__gt=day)
+            .order_by("pk")
+            .first()
+        )
+
+    def seed_bank_transfers(self, *, orgs: dict[str, Org], today: date) -> None:
+        """Tierhilfe, Stadtwerke and Alpenblick paid their invoices by transfer, a few days before each was due.
+
+        Alpenblick's demo orders stay unpaid: one overdue, one not yet due.
+
+        An invoice whose booking day has not come yet stays open; one with a
+        payment on its way is left alone. Keyed by the invoice, like a
+        statement line: booking it again returns the first payment.
+        """
+        for name in TRANSFER_PAYERS:
+            org = orgs[name]
+            paying = PaymentAllocation.objects.filter(org=org, is_in_flight=True).values("invoice_id")
+            unpaid = payment_selectors.open_invoices(org=org).exclude(pk__in=paying)
+            for invoice in unpaid.exclude(lines__charge__line__order__idempotency_key__in=ALPENBLICK_UNPAID_ORDER_KEYS):
+                booking_date = max(invoice.issue_date, invoice.due_date - timedelta(days=TRANSFER_DAYS_BEFORE_DUE))
+                if booking_date >= today:
+                    continue
+                record_bank_transfer(
+                    invoice=invoice,
+                    amount=invoice.open_amount,
+                    booking_date=booking_date,
+                    reference=invoice.number or "",
+                    actor=SEED_ACTOR,
+                    idempotency_key=f"seed-demo-transfer-{invoice.public_id}",
+                )
+
+    def seed_dunning(self, *, orgs: dict[str, Org], today: date) -> None:
+        """The dunning runs of the past days a step fell due and today's, then every demo org's standing.
+
+        The run refreshes only orgs that are behind already; the refresh here
+        also puts back an org whose status was changed by hand (nothing is
+        written when it is right).
+        """
+        policy = get_dunning_policy()
+        steps = (policy.reminder_days, policy.second_reminder_days, policy.final_notice_days, policy.suspension_days)
+        due_dates = Invoice.objects.filter(org__in=orgs.values(), status=Invoice.Status.OPEN).values_list(
+            "due_date", flat=True
+        )
+        # The nightly run of every past day on which a step fell due, then today's: each step on its own day.
+        run_days = {due + timedelta(days=days) for due in due_dates for days in steps}
+        for day in sorted(day for day in run_days if day < today):
+            run_dunning(today=day)
+        run_dunning(today=today)
+        for org in orgs.values():
+            with transaction.atomic():
+                refresh_org_standing(org=org, today=today, actor=SEED_ACTOR)
 
     def seed_credit_note(self, org: Org) -> None:
         """A partial credit note for the data-storage line of Alpenblick's first invoice (once)."""
@@ -784,3 +981,5 @@ class Command(BaseCommand):
             f"All {len(STAFF) + len(ORG_USERS)} demo users use the password {DEMO_PASSWORD} "
             "(set when they are created; `manage.py seed_demo --reset` restores it)."
         )
+        if _sandbox_is_the_gateway():
+            self.stdout.write(SANDBOX_HINT)
