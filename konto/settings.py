@@ -192,8 +192,15 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    # factur-x logs every successful XSD check and pikepdf its start-up at INFO; only problems are of interest.
-    "loggers": {"factur-x": {"level": "WARNING"}, "pikepdf": {"level": "WARNING"}},
+    # factur-x logs every successful XSD check, pikepdf its start-up and django-tasks every task's start and end at
+    # INFO; only problems are of interest.
+    "loggers": {
+        "factur-x": {"level": "WARNING"},
+        "pikepdf": {"level": "WARNING"},
+        "django_tasks": {"level": "WARNING"},
+        # The stripe library logs every request at INFO and request bodies (IBANs of SEPA mandates) at DEBUG.
+        "stripe": {"level": "WARNING"},
+    },
 }
 
 # Payment gateways (docs/payments.md "Gateways"): the built-in sandbox (test cards, no money moves) by default,
@@ -215,5 +222,3 @@ if KONTO_PAYMENT_GATEWAY == "stripe" and not STRIPE_SECRET_KEY:
 # The sandbox's pages and charges exist only where it is the gateway, unless switched on explicitly: a demo database
 # moved to Stripe must never "charge" an old sandbox card.
 KONTO_SANDBOX_ENABLED = _env_bool("KONTO_SANDBOX_ENABLED", KONTO_PAYMENT_GATEWAY == "sandbox")
-# The stripe library logs every request at INFO and request bodies (IBANs of SEPA mandates) at DEBUG: only problems.
-LOGGING["loggers"]["stripe"] = {"level": "WARNING"}  # type: ignore[index]  # LOGGING is a plain dict literal

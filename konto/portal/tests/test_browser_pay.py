@@ -2,7 +2,7 @@
 
 The new card (4000 0025 0000 3155) asks for 3-D Secure twice: when it is
 saved on the sandbox's card page and when the invoice is paid while the admin
-is present. Screenshots go to /tmp/konto-shots/.
+is present. Screenshots go to var/screenshots/.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect
@@ -29,7 +30,7 @@ from konto.payments.tests.core_helpers import DECLINED, add_test_card
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 DEMO_PASSWORD = "konto-demo"
-SHOTS = Path("/tmp/konto-shots")  # noqa: S108 - where the screenshots are looked at; nothing is read back
+SHOTS = Path(settings.VAR_DIR) / "screenshots"
 BAECKEREI = "Bäckerei Müller GmbH"
 ADMIN = "admin@baeckerei-mueller.example"
 NEW_CARD = "4000 0025 0000 3155"

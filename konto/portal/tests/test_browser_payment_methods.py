@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from playwright.sync_api import Browser, Page, expect
 
@@ -18,7 +19,7 @@ from konto.payments.models import PaymentMethod
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 DEMO_PASSWORD = "konto-demo"
-SCREENSHOTS = Path("/tmp/konto-shots")  # noqa: S108 - screenshots for people to look at, nothing secret
+SCREENSHOTS = Path(settings.VAR_DIR) / "screenshots"
 ALPENBLICK = "Alpenblick Software GmbH"
 BAECKEREI = "Bäckerei Müller GmbH"
 DESKTOP = {"width": 1280, "height": 900}
