@@ -18,6 +18,7 @@ from functools import partial
 from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from stdnum import bic as stdnum_bic
 from stdnum import iban as stdnum_iban
 from stdnum.exceptions import ValidationError as StdnumError
@@ -87,12 +88,13 @@ def start_card_setup(*, org: Org, actor: Actor, return_url: str) -> SetupStart:
         ) from error
 
 
+# Lazy: translated when shown, in the language of the request that sees them.
 _SETUP_MESSAGES = {
-    "authentication_failed": _("The card was not confirmed with your bank (3-D Secure). Please try again."),
-    "expired_card": _("The card has expired. Please use another card."),
-    "card_declined": _("The card was declined. Please use another card."),
-    "setup_incomplete": _("No card was entered. Please add the card again."),
-    "setup_not_found": _("The card setup was not found. Please add the card again."),
+    "authentication_failed": gettext_lazy("The card was not confirmed with your bank (3-D Secure). Please try again."),
+    "expired_card": gettext_lazy("The card has expired. Please use another card."),
+    "card_declined": gettext_lazy("The card was declined. Please use another card."),
+    "setup_incomplete": gettext_lazy("No card was entered. Please add the card again."),
+    "setup_not_found": gettext_lazy("The card setup was not found. Please add the card again."),
 }
 
 
