@@ -723,6 +723,29 @@ def test_an_overdue_org_cannot_buy(
     )
 
 
+@pytest.mark.parametrize(
+    ("status", "detail"),
+    [
+        (
+            Org.Status.SUSPENDED,
+            "Purchases are paused because your account is suspended for unpaid invoices. "
+            "Please pay the overdue invoices first; buying is possible again at once.",
+        ),
+        (Org.Status.CLOSED, "This account is closed, so nothing can be bought. Please contact us."),
+    ],
+)
+def test_a_suspended_or_closed_org_cannot_buy_and_is_told_why(
+    org: Org, contract: Contract, billing_api: ApiClient, unchanged: None, status: str, detail: str
+) -> None:
+    # given
+    Org.objects.filter(pk=org.pk).update(status=status)
+    # when
+    response = post(billing_api, "/orders", ORDER, key="order-1")
+    # then
+    assert response.status_code == 409
+    assert response.json() == refusal(409, "org_overdue", detail)
+
+
 @pytest.mark.parametrize("path", ["/orders/preview", "/orders"])
 def test_essentials_stops_at_10_full_licenses_and_offers_the_upgrade(
     contract: Contract, billing_api: ApiClient, unchanged: None, path: str

@@ -224,14 +224,22 @@ def price_book_entries(*, org: Org, contract: Contract, products: Sequence[Produ
 
 
 def check_may_buy(org: Org) -> None:
-    if org.status != Org.Status.ACTIVE:
-        raise PurchaseRefused(
-            _(
-                "Purchases are paused because your account is overdue. "
-                "Please pay the open invoices first; buying is possible again at once."
-            ),
-            code="org_overdue",
+    """Only active orgs buy: an overdue or suspended one pays first (`org_overdue`), a closed one never does."""
+    if org.status == Org.Status.ACTIVE:
+        return
+    if org.status == Org.Status.CLOSED:
+        message = _("This account is closed, so nothing can be bought. Please contact us.")
+    elif org.status == Org.Status.SUSPENDED:
+        message = _(
+            "Purchases are paused because your account is suspended for unpaid invoices. "
+            "Please pay the overdue invoices first; buying is possible again at once."
         )
+    else:
+        message = _(
+            "Purchases are paused because your account is overdue. "
+            "Please pay the open invoices first; buying is possible again at once."
+        )
+    raise PurchaseRefused(message, code="org_overdue")
 
 
 def price_order(*, org: Org, contract: Contract, items: Sequence[OrderItem], today: date) -> OrderPreview:
