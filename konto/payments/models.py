@@ -62,6 +62,8 @@ class PaymentMethod(models.Model):
     mandate_signed_at = models.DateTimeField(null=True, blank=True)
     mandate_ip = models.GenericIPAddressField(null=True, blank=True)
     mandate_user_agent = models.CharField(max_length=400, blank=True)
+    # SEPA Direct Debit set up at Stripe: Stripe's mandate id ("mandate_…") behind mandate_reference; "" otherwise.
+    gateway_mandate_ref = models.CharField(max_length=255, blank=True)
     created_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     removed_at = models.DateTimeField(null=True, blank=True)

@@ -113,9 +113,10 @@ def test_a_bug_is_a_500_problem_without_internals(monkeypatch, admin_api: ApiCli
     assert b"hunter2" not in response.content
 
 
-def _handled(exc: Exception) -> tuple[HttpResponse, dict[str, Any]]:
-    """The response the API gives for `exc`, and its parsed body."""
-    response = api.on_exception(RequestFactory().get("/api/v1/anything"), exc)
+def _handled(exc: Exception, language: str = "en") -> tuple[HttpResponse, dict[str, Any]]:
+    """The response the API gives for `exc` in `language` (whatever an earlier test left active), and its body."""
+    with translation.override(language):
+        response = api.on_exception(RequestFactory().get("/api/v1/anything"), exc)
     return response, json.loads(response.content)
 
 
@@ -165,8 +166,7 @@ def test_lazy_messages_are_rendered_in_the_active_language(other_org: Org) -> No
     with pytest.raises(NotFound) as caught:
         selectors.get_org_user(org=other_org, public_id="usr_missing")
     # when
-    with translation.override("de"):
-        response, body = _handled(caught.value)
+    response, body = _handled(caught.value, language="de")
     # then
     assert response.status_code == 404
     assert body["detail"] == german("User not found.")

@@ -728,8 +728,10 @@ def test_an_overdue_org_cannot_buy(
     [
         (
             Org.Status.SUSPENDED,
-            "Purchases are paused because your account is suspended for unpaid invoices. "
-            "Please pay the overdue invoices first; buying is possible again at once.",
+            (
+                "Purchases are paused because your account is suspended for unpaid invoices. "
+                "Please pay the overdue invoices first; buying is possible again at once."
+            ),
         ),
         (Org.Status.CLOSED, "This account is closed, so nothing can be bought. Please contact us."),
     ],

@@ -321,10 +321,11 @@ def add_sepa_mandate(
     language = translation.get_language() or org.language
     text = mandate_text(org=org, vendor=vendor, language=language)
     gateway = get_gateway()
-    gateway_name, method_ref, customer_ref = BANK_GATEWAY, "", ""
+    gateway_name, method_ref, customer_ref, gateway_mandate_ref = BANK_GATEWAY, "", "", ""
     if gateway.name == "stripe" and gateway.supports_sepa_debit:
         outcome = _setup_at_gateway(org=org, holder=holder, iban=compact_iban, ip=ip, user_agent=user_agent)
         gateway_name, method_ref, customer_ref = gateway.name, outcome.method_ref, outcome.customer_ref
+        gateway_mandate_ref = outcome.mandate_ref
     return _add_mandate(
         org=org,
         actor=actor,
@@ -338,6 +339,7 @@ def add_sepa_mandate(
         gateway_name=gateway_name,
         method_ref=method_ref,
         customer_ref=customer_ref,
+        gateway_mandate_ref=gateway_mandate_ref,
         make_default=make_default,
     )
 
@@ -386,6 +388,7 @@ def _add_mandate(
     gateway_name: str,
     method_ref: str,
     customer_ref: str,
+    gateway_mandate_ref: str,
     make_default: bool,
 ) -> PaymentMethod:
     org = lock_org(org.pk)
@@ -400,6 +403,7 @@ def _add_mandate(
         gateway=gateway_name,
         gateway_ref=method_ref,
         gateway_customer_ref=customer_ref,
+        gateway_mandate_ref=gateway_mandate_ref,
         account_holder=holder,
         iban=iban,
         bic=bic,
