@@ -198,10 +198,6 @@ class PaymentFilters(PageParams):
 # ---------------------------------------------------------------- payment methods
 
 
-def _today() -> date:
-    return timezone.localdate()
-
-
 def _require_any_permission(request: HttpRequest, *codes: str) -> None:
     """Refuse with 403 `permission_denied` (naming the first permission) unless the caller has one of `codes`."""
     if not set(codes) & effective_permissions(user_of(request)):
@@ -238,7 +234,7 @@ def list_payment_methods(request: HttpRequest, page: Query[PageParams]) -> Payme
         cursor=page.cursor,
         timestamp_field="created_at",
     )
-    today = _today()
+    today = timezone.localdate()
     return PaymentMethodPage(
         items=[PaymentMethodOut.of(method, today=today) for method in result.items], next_cursor=result.next_cursor
     )
@@ -375,14 +371,14 @@ def add_payment_method(request: HttpRequest, response: HttpResponse) -> Status[P
     else:
         method = method_services.choose_bank_transfer(org=org, actor=actor)
     response["Location"] = f"/api/v1/payment-methods/{method.public_id}"
-    return Status(201, PaymentMethodOut.of(method, today=_today()))
+    return Status(201, PaymentMethodOut.of(method, today=timezone.localdate()))
 
 
 @router.get("/payment-methods/{method_id}", response=PaymentMethodOut, summary="One payment method")
 def get_payment_method(request: HttpRequest, method_id: str) -> PaymentMethodOut:
     """An active method by public id (`pm_…`); another org's or a removed one answers 404."""
     _may_see_methods(request)
-    return PaymentMethodOut.of(_method_of(org_of(request), method_id), today=_today())
+    return PaymentMethodOut.of(_method_of(org_of(request), method_id), today=timezone.localdate())
 
 
 @router.post(
@@ -397,7 +393,7 @@ def make_default_payment_method(request: HttpRequest, method_id: str) -> Payment
     method = method_services.set_default_payment_method(
         org=org, method=_method_of(org, method_id), actor=actor_from_request(request)
     )
-    return PaymentMethodOut.of(method, today=_today())
+    return PaymentMethodOut.of(method, today=timezone.localdate())
 
 
 class RemoveParams(Schema):

@@ -393,3 +393,43 @@ def test_payments_list_is_scoped_and_filtered(
     assert api.get("/payments?status=failed").json()["items"] == []
     assert api.get(f"/payments/{theirs['id']}").status_code == 404
     assert api.get("/payments?status=bogus").status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "return_url"),
+        ({"return_url": "javascript:alert(1)"}, "return_url"),
+        ({"return_url": ""}, "return_url"),
+        ({"return_url": 5}, "return_url"),
+        ({"return_url": "https://app.example/back", "x": 1}, "x"),
+    ],
+)
+def test_card_setup_needs_an_http_return_url(api: PaymentsApi, org: Org, body: dict[str, Any], field: str) -> None:
+    response = api.post("/payment-methods/card-setups", body)
+
+    assert response.status_code == 422, response.json()
+    assert response.json()["code"] == "invalid_input"
+    assert [error["field"] for error in response.json()["errors"]] == [field]
+
+
+def test_mandate_text_without_a_creditor_id_answers_404(api: PaymentsApi, vendor: Vendor) -> None:
+    Vendor.objects.update(sepa_creditor_id="")
+
+    response = api.get("/payment-methods/mandate-text")
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "no_creditor_id"
+
+
+def test_removing_with_another_orgs_replacement_answers_404(
+    api: PaymentsApi, org: Org, other_org: Org, invoices: list[Invoice]
+) -> None:
+    mine = add_test_card(org)
+    theirs = add_test_card(other_org)
+
+    response = api.delete(f"/payment-methods/{mine.public_id}?replacement={theirs.public_id}")
+
+    assert response.status_code == 404
+    mine.refresh_from_db()
+    assert (mine.status, mine.is_default) == ("active", True)
