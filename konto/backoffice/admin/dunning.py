@@ -61,7 +61,8 @@ class DunningPolicyForm(ModelForm[DunningPolicy]):
             "Enter 1 to %(max)d whole numbers of days from 1 to %(last)d, rising, separated by commas, e.g. 1, 3, 7."
         ) % {"max": MAX_RETRIES, "last": MAX_RETRY_DAY}
         parts = [part.strip() for part in text.split(",")]
-        if not parts or len(parts) > MAX_RETRIES or not all(part.isdigit() for part in parts):
+        # isdecimal, not isdigit: "²" is a digit but int() refuses it.
+        if len(parts) > MAX_RETRIES or not all(part.isdecimal() for part in parts):
             raise forms.ValidationError(message, code="invalid_retry_days")
         days = [int(part) for part in parts]
         if days[0] < 1 or days[-1] > MAX_RETRY_DAY or any(a >= b for a, b in pairwise(days)):

@@ -13,7 +13,9 @@ billing operations.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -44,7 +46,6 @@ from konto.payments.models import (
     Payment,
     PaymentAllocation,
     PaymentMethod,
-    PaymentStatus,
     Refund,
     SepaExport,
 )
@@ -55,11 +56,10 @@ from konto.payments.services.camt import (
     import_bank_statement,
     mask_iban,
 )
-from konto.payments.services.refunds import refund_payment
+from konto.payments.services.refunds import REFUNDABLE, refund_payment
 from konto.payments.services.sepa_export import export_sepa_collections, payment_public_id
 
 FORM_TEMPLATE = "backoffice/payments_form.html"
-REFUNDABLE = (PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED)
 
 
 class _ReadOnlyInline(ReadOnlyAdminMixin):
@@ -70,6 +70,11 @@ class _ReadOnlyInline(ReadOnlyAdminMixin):
 
 def _link(url_name: str, pk: int, text: str) -> SafeString:
     return format_html('<a href="{}">{}</a>', reverse(url_name, args=[pk]), text)
+
+
+def _shown(names: Sequence[str], *, link: str, may_use: bool) -> tuple[str, ...]:
+    """`names` without the column `link` for staff who may not use the form it links to (a link to a refusal)."""
+    return tuple(name for name in names if may_use or name != link)
 
 
 def method_summary(method: PaymentMethod | None) -> str:
@@ -157,6 +162,13 @@ class RefundForm(forms.Form):
             raise forms.ValidationError(_("The form has expired; please submit it again.")) from None
 
 
+def _refundable_amount(payment: Payment) -> Decimal:
+    """What is left to refund of a succeeded payment (`refund_payment` also subtracts pending refunds); else 0."""
+    if payment.status not in REFUNDABLE:
+        return Decimal(0)
+    return payment.amount - payment.amount_refunded
+
+
 @admin.register(Payment, site=backoffice_site)
 class PaymentAdmin(ReadOnlyAdminMixin, ModelAdmin[Payment]):
     """Every payment with its allocations and refunds; a refund goes through `refund_payment`."""
@@ -213,16 +225,12 @@ class PaymentAdmin(ReadOnlyAdminMixin, ModelAdmin[Payment]):
 
     @admin.display(description=_("refund"))
     def refund_link(self, payment: Payment) -> SafeString | str:
-        if payment.status not in REFUNDABLE or payment.amount_refunded >= payment.amount:
+        if _refundable_amount(payment) <= 0:
             return "—"
-        return format_html(
-            '<a href="{}">{}</a>', reverse("admin:payments_payment_refund", args=[payment.pk]), gettext("Refund…")
-        )
+        return _link("admin:payments_payment_refund", payment.pk, gettext("Refund…"))
 
     def get_fields(self, request: HttpRequest, obj: Payment | None = None) -> Any:
-        if self.has_refund_permission(request):
-            return self.fields
-        return tuple(field for field in self.fields if field != "refund_link")
+        return _shown(self.fields, link="refund_link", may_use=self.has_refund_permission(request))
 
     def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view(self.refund_view)
@@ -245,8 +253,8 @@ class PaymentAdmin(ReadOnlyAdminMixin, ModelAdmin[Payment]):
             raise PermissionDenied
         payment = get_object_or_404(Payment.objects.select_related("org"), pk=payment_pk)
         change_url = reverse("admin:payments_payment_change", args=[payment.pk])
-        refundable = payment.amount - payment.amount_refunded
-        if payment.status not in REFUNDABLE or refundable <= 0:
+        refundable = _refundable_amount(payment)
+        if refundable <= 0:
             self.message_user(request, gettext("Only succeeded payments can be refunded."), messages.ERROR)
             return HttpResponseRedirect(change_url)
         if request.method == "POST":
@@ -407,27 +415,22 @@ class SepaExportAdmin(ReadOnlyAdminMixin, ModelAdmin[SepaExport]):
         return request.user.has_perm("payments.add_sepaexport")
 
     def get_list_display(self, request: HttpRequest) -> Any:
-        if self.has_export_permission(request):
-            return self.list_display
-        return tuple(name for name in self.list_display if name != "download")
+        return _shown(self.list_display, link="download", may_use=self.has_export_permission(request))
 
     def get_fields(self, request: HttpRequest, obj: SepaExport | None = None) -> Any:
-        if self.has_export_permission(request):
-            return self.fields
-        return tuple(name for name in self.fields if name != "download")
+        return _shown(self.fields, link="download", may_use=self.has_export_permission(request))
 
     @admin.display(description=_("file"))
     def download(self, export: SepaExport) -> SafeString:
-        url = reverse("admin:payments_sepaexport_download", args=[export.pk])
-        return format_html('<a href="{}">pain008-{}.xml</a>', url, export.message_id)
+        return _link("admin:payments_sepaexport_download", export.pk, f"pain008-{export.message_id}.xml")
 
     @admin.display(description=_("collections"))
     def collections(self, export: SepaExport) -> SafeString | str:
-        content = SepaExport.objects.filter(pk=export.pk).values_list("content", flat=True).first()
+        content = SepaExport.objects.filter(pk=export.pk).values_list("content", flat=True).first()  # deferred
         public_ids = [payment_public_id(value) for value in _sepa_end_to_end_ids(bytes(content or b""))]
-        payments = Payment.objects.filter(public_id__in=public_ids).select_related("org").order_by("public_id")
         if not public_ids:
             return "—"
+        payments = Payment.objects.filter(public_id__in=public_ids).select_related("org").order_by("public_id")
         return format_html_join(
             "",
             '<div><a href="{}">{}</a> {} — {} {}</div>',
@@ -559,28 +562,52 @@ class IgnoreLineForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), max_length=300, widget=forms.Textarea(attrs={"rows": 3}))
 
 
-def _direction(line: BankStatementLine) -> str:
-    if line.is_credit:
-        return pgettext("money on a bank statement", "in")
-    return pgettext("money on a bank statement", "out")
-
-
 def _may_work_on_lines(request: HttpRequest) -> bool:
     return bool(request.user.has_perm("payments.change_bankstatementline"))
 
 
-def _line_actions(line: BankStatementLine) -> SafeString | str:
-    """Links to assign or ignore an unmatched line (shown to staff who may, see `_may_work_on_lines`)."""
-    if line.status != BankStatementLine.Status.UNMATCHED:
-        return ""
-    links = []
-    if line.is_credit:
-        links.append((reverse("admin:payments_bankstatementline_assign", args=[line.pk]), gettext("Assign to invoice")))
-    links.append((reverse("admin:payments_bankstatementline_ignore", args=[line.pk]), gettext("Ignore")))
-    return format_html_join(" | ", '<a href="{}">{}</a>', links)
+class _StatementLineColumns:
+    """Columns a statement line shows in its statement's inline and in the lines list; the IBAN only masked.
+
+    "work" (links to assign or ignore) is left out for staff who may not, see `_may_work_on_lines`.
+    """
+
+    @admin.display(description=_("direction"))
+    def direction(self, line: BankStatementLine) -> str:
+        if line.is_credit:
+            return pgettext("money on a bank statement", "in")
+        return pgettext("money on a bank statement", "out")
+
+    @admin.display(description=_("payer's account"))
+    def payer_account(self, line: BankStatementLine) -> str:
+        return line.payer_iban_masked or "—"  # stored masked only
+
+    @admin.display(description=_("invoice"))
+    def invoice_link(self, line: BankStatementLine) -> SafeString | str:
+        if line.invoice_id is None:
+            return "—"
+        return _link("admin:billing_invoice_change", line.invoice_id, str(line.invoice))
+
+    @admin.display(description=_("payment"))
+    def payment_link(self, line: BankStatementLine) -> SafeString | str:
+        if line.payment_id is None or line.payment is None:
+            return "—"
+        return _link("admin:payments_payment_change", line.payment_id, line.payment.public_id)
+
+    @admin.display(description=_("to do"))
+    def work(self, line: BankStatementLine) -> SafeString | str:
+        if line.status != BankStatementLine.Status.UNMATCHED:
+            return ""
+        links = []
+        if line.is_credit:
+            links.append(
+                (reverse("admin:payments_bankstatementline_assign", args=[line.pk]), gettext("Assign to invoice"))
+            )
+        links.append((reverse("admin:payments_bankstatementline_ignore", args=[line.pk]), gettext("Ignore")))
+        return format_html_join(" | ", '<a href="{}">{}</a>', links)
 
 
-class BankStatementLineInline(_ReadOnlyInline, TabularInline[BankStatementLine, BankStatement]):
+class BankStatementLineInline(_StatementLineColumns, _ReadOnlyInline, TabularInline[BankStatementLine, BankStatement]):
     model = BankStatementLine
     fields = (
         "booking_date",
@@ -604,33 +631,7 @@ class BankStatementLineInline(_ReadOnlyInline, TabularInline[BankStatementLine, 
         return super().get_queryset(request).select_related("invoice", "payment")
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        if _may_work_on_lines(request):
-            return self.fields
-        return tuple(name for name in self.fields if name != "work")
-
-    @admin.display(description=_("direction"))
-    def direction(self, line: BankStatementLine) -> str:
-        return _direction(line)
-
-    @admin.display(description=_("payer's account"))
-    def payer_account(self, line: BankStatementLine) -> str:
-        return line.payer_iban_masked or "—"  # stored masked only
-
-    @admin.display(description=_("invoice"))
-    def invoice_link(self, line: BankStatementLine) -> SafeString | str:
-        if line.invoice_id is None:
-            return "—"
-        return _link("admin:billing_invoice_change", line.invoice_id, str(line.invoice))
-
-    @admin.display(description=_("payment"))
-    def payment_link(self, line: BankStatementLine) -> SafeString | str:
-        if line.payment_id is None or line.payment is None:
-            return "—"
-        return _link("admin:payments_payment_change", line.payment_id, line.payment.public_id)
-
-    @admin.display(description=_("to do"))
-    def work(self, line: BankStatementLine) -> SafeString | str:
-        return _line_actions(line)
+        return _shown(self.fields, link="work", may_use=_may_work_on_lines(request))
 
 
 @admin.register(BankStatement, site=backoffice_site)
@@ -741,7 +742,7 @@ class BankStatementAdmin(ReadOnlyAdminMixin, ModelAdmin[BankStatement]):
 
 
 @admin.register(BankStatementLine, site=backoffice_site)
-class BankStatementLineAdmin(ReadOnlyAdminMixin, ModelAdmin[BankStatementLine]):
+class BankStatementLineAdmin(_StatementLineColumns, ReadOnlyAdminMixin, ModelAdmin[BankStatementLine]):
     """Every statement line; filter "Unmatched" for the ones waiting to be assigned or ignored."""
 
     list_display = (
@@ -780,26 +781,10 @@ class BankStatementLineAdmin(ReadOnlyAdminMixin, ModelAdmin[BankStatementLine]):
     readonly_fields = fields
 
     def get_list_display(self, request: HttpRequest) -> Any:
-        if _may_work_on_lines(request):
-            return self.list_display
-        return tuple(name for name in self.list_display if name != "work")
+        return _shown(self.list_display, link="work", may_use=_may_work_on_lines(request))
 
     def get_fields(self, request: HttpRequest, obj: BankStatementLine | None = None) -> Any:
-        if _may_work_on_lines(request):
-            return self.fields
-        return tuple(name for name in self.fields if name != "work")
-
-    @admin.display(description=_("direction"))
-    def direction(self, line: BankStatementLine) -> str:
-        return _direction(line)
-
-    @admin.display(description=_("payer's account"))
-    def payer_account(self, line: BankStatementLine) -> str:
-        return line.payer_iban_masked or "—"  # stored masked only
-
-    @admin.display(description=_("to do"))
-    def work(self, line: BankStatementLine) -> SafeString | str:
-        return _line_actions(line)
+        return _shown(self.fields, link="work", may_use=_may_work_on_lines(request))
 
     def get_urls(self) -> list[URLPattern]:
         return [
@@ -841,7 +826,7 @@ class BankStatementLineAdmin(ReadOnlyAdminMixin, ModelAdmin[BankStatementLine]):
             try:
                 assign_statement_line(line=line, invoice=invoice, actor=actor_from_request(request))
             except KontoError as error:
-                if not error.fields:
+                if not error.fields:  # payments-core's refusals (not open, more than open) are about the invoice
                     form.add_error("invoice_number", str(error.message))
                 else:
                     add_service_error(form, error)

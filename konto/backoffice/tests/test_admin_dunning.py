@@ -6,6 +6,8 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from konto.backoffice.tests.forms import admin_form_data
 from konto.core.models import AuditEvent
@@ -110,6 +112,26 @@ def test_billing_ops_change_the_schedule_and_the_change_is_audited(client, billi
             "retry_days",
             "Enter 1 to 5 whole numbers of days from 1 to 60, rising, separated by commas, e.g. 1, 3, 7.",
         ),
+        (
+            {"retry_days": "1, ²"},  # a digit to str.isdigit, not a number to int()
+            "retry_days",
+            "Enter 1 to 5 whole numbers of days from 1 to 60, rising, separated by commas, e.g. 1, 3, 7.",
+        ),
+        (
+            {"retry_days": "1,, 3"},
+            "retry_days",
+            "Enter 1 to 5 whole numbers of days from 1 to 60, rising, separated by commas, e.g. 1, 3, 7.",
+        ),
+        (
+            {"retry_days": "0, 3"},
+            "retry_days",
+            "Enter 1 to 5 whole numbers of days from 1 to 60, rising, separated by commas, e.g. 1, 3, 7.",
+        ),
+        (
+            {"retry_days": "1, 2, 3, 4, 5, 6"},
+            "retry_days",
+            "Enter 1 to 5 whole numbers of days from 1 to 60, rising, separated by commas, e.g. 1, 3, 7.",
+        ),
         ({"suspension_webhook_url": "not a url"}, "suspension_webhook_url", "Enter a valid URL."),
     ],
 )
@@ -176,3 +198,27 @@ def test_notices_are_listed_read_only(client, billing_ops):
     assert detail.status_code == 200
     assert 'name="_save"' not in detail.content.decode()
     assert client.get(f"{NOTICES}add/").status_code == 403
+
+
+def test_the_notice_list_has_constant_queries(client, billing_ops):
+    client.force_login(billing_ops)
+
+    def add_notice(name: str) -> None:
+        invoice = issued_invoice(customer(name))
+        DunningNotice.objects.create(
+            invoice=invoice, org=invoice.org, level="reminder", due_on=date(2026, 7, 18), open_amount=Decimal("297.50")
+        )
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as context:
+            assert client.get(NOTICES).status_code == 200
+        return len(context.captured_queries)
+
+    add_notice("Eins GmbH")
+    client.get(NOTICES)
+    with_one = queries()
+    for number in range(3):
+        add_notice(f"Kunde {number} GmbH")
+
+    assert DunningNotice.objects.count() == 4
+    assert queries() == with_one

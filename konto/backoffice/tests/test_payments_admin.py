@@ -219,6 +219,33 @@ def test_payment_lists_have_constant_queries(client, billing_ops, catalog, url):
     assert queries() == with_one
 
 
+def test_payment_method_list_has_constant_queries(client, billing_ops, catalog):
+    client.force_login(billing_ops)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as context:
+            assert client.get(METHODS).status_code == 200
+        return len(context.captured_queries)
+
+    sepa_org(catalog, "Eins GmbH", iban=BAECKEREI_IBAN)
+    client.get(METHODS)
+    with_one = queries()
+    for number in range(3):
+        sepa_org(catalog, f"Kunde {number} GmbH", iban=BAECKEREI_IBAN)
+
+    assert PaymentMethod.objects.count() == 4
+    assert queries() == with_one
+
+
+def test_a_payment_that_cannot_be_refunded_has_no_refund_link(client, billing_ops, sepa_collection):
+    client.force_login(billing_ops)
+
+    page = client.get(f"{PAYMENTS}{sepa_collection.pk}/change/").content.decode()
+
+    assert sepa_collection.status == PaymentStatus.PENDING
+    assert _refund_url(sepa_collection) not in page
+
+
 # ---------------------------------------------------------------- SEPA files
 
 

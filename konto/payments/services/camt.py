@@ -28,6 +28,7 @@ from konto.accounts.models import Vendor
 from konto.billing.models import Invoice, InvoiceStatus
 from konto.core.audit import Actor, record_event
 from konto.core.exceptions import KontoError
+from konto.core.money import CENT
 from konto.payments.models import BankStatement, BankStatementLine, MethodKind, Payment
 from konto.payments.services import pay
 from konto.payments.services.sepa_export import payment_public_id
@@ -151,11 +152,11 @@ def _amount(element: etree._Element | None, where: str) -> tuple[Decimal, str]:
     except InvalidOperation:
         raise _malformed(_("the amount of %(entry)s is not a number") % {"entry": where}) from None
     currency = (element.get("Ccy") if element is not None else "") or ""
-    if not amount.is_finite() or amount <= 0 or amount != amount.quantize(Decimal("0.01")):
+    if not amount.is_finite() or amount <= 0 or amount != amount.quantize(CENT):
         raise _malformed(_("the amount of %(entry)s is not a positive amount in cents") % {"entry": where})
     if not re.fullmatch(r"[A-Z]{3}", currency):
         raise _malformed(_("the amount of %(entry)s has no currency") % {"entry": where})
-    return amount.quantize(Decimal("0.01")), currency
+    return amount.quantize(CENT), currency
 
 
 def _date(element: etree._Element | None) -> date | None:
@@ -532,12 +533,16 @@ def _match_return(line: BankStatementLine, *, end_to_end: str, actor: Actor) -> 
     _settle_line(line, status=BankStatementLine.Status.SEPA_RETURN, invoice=None, payment=returned, actor=actor)
 
 
+def _lock_line(line_id: int) -> BankStatementLine:
+    return BankStatementLine.objects.select_for_update(of=("self",)).select_related("statement").get(pk=line_id)
+
+
 @transaction.atomic(durable=True)
 def _settle_line(
     line: BankStatementLine, *, status: str, invoice: Invoice | None, payment: Payment, actor: Actor
 ) -> BankStatementLine:
     """Record on the line what booked it (the payment service has committed the money side)."""
-    line = BankStatementLine.objects.select_for_update(of=("self",)).select_related("statement").get(pk=line.pk)
+    line = _lock_line(line.pk)
     if line.status != BankStatementLine.Status.UNMATCHED:
         return line  # booked meanwhile with the same key: the payment is the same
     line.status = status
@@ -611,7 +616,7 @@ def ignore_statement_line(*, line: BankStatementLine, actor: Actor, reason: str)
     if len(reason) > 300:
         message = _("Keep the reason under 300 characters.")
         raise BankStatementError(message, code="reason_too_long", fields={"reason": message})
-    line = BankStatementLine.objects.select_for_update(of=("self",)).select_related("statement").get(pk=line.pk)
+    line = _lock_line(line.pk)
     _refuse_unless_open(line)
     line.status = BankStatementLine.Status.IGNORED
     line.save(update_fields=["status"])

@@ -215,7 +215,7 @@ def _open_collection(*, invoice_id: int, today: date, retry_of: int | None) -> t
     if (
         invoice.status != InvoiceStatus.OPEN
         or invoice.payment_method_kind == MethodKind.BANK_TRANSFER
-        or ledger.open_amount(invoice) <= 0
+        or invoice.open_amount <= 0
         or ledger.in_flight_invoice_ids([invoice.pk])
     ):
         return None
@@ -239,7 +239,7 @@ def _open_collection(*, invoice_id: int, today: date, retry_of: int | None) -> t
         org=org,
         method=method,
         kind=method.kind,
-        allocations=[(invoice, ledger.open_amount(invoice))],
+        allocations=[(invoice, invoice.open_amount)],
         origin=Payment.Origin.AUTOMATIC if previous is None else Payment.Origin.RETRY,
         idempotency_key=key,
         actor=SYSTEM,

@@ -35,6 +35,7 @@ from konto.accounts.models import Org
 from konto.billing.models import Invoice, InvoiceStatus
 from konto.core.audit import Actor, record_event
 from konto.payments.models import DunningLevel, DunningNotice, DunningPolicy, PaymentAllocation
+from konto.payments.services import ledger
 from konto.payments.services.standing import OPEN_AMOUNT, apply_org_standing, get_dunning_policy
 
 logger = logging.getLogger(__name__)
@@ -162,10 +163,10 @@ def take_dunning_step(*, invoice_id: int, today: date, policy: DunningPolicy) ->
     org_id = Invoice.objects.filter(pk=invoice_id).values_list("org_id", flat=True).first()
     if org_id is None:
         return None, False
-    org = Org.objects.select_for_update().get(pk=org_id)
+    org = ledger.lock_org(org_id)
     if org.status == Org.Status.CLOSED:
         return None, False
-    invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
+    invoice = ledger.lock_invoices([invoice_id])[invoice_id]
     if invoice.status != InvoiceStatus.OPEN or invoice.open_amount <= 0:
         return None, False
     if PaymentAllocation.objects.filter(invoice=invoice, is_in_flight=True).exists():
@@ -176,18 +177,15 @@ def take_dunning_step(*, invoice_id: int, today: date, policy: DunningPolicy) ->
     taken = set(DunningNotice.objects.filter(invoice=invoice).values_list("level", flat=True))
     if taken & set(LEVELS[LEVELS.index(level) :]):
         return None, False
-    days = step_days(policy)
-    notice, created = DunningNotice.objects.get_or_create(
+    # No other notice at this level can exist: notices are only written under this invoice's row lock, and
+    # `taken` was read under it (a race would still hit the unique (invoice, level) constraint, not send twice).
+    notice = DunningNotice.objects.create(
         invoice=invoice,
+        org=org,
         level=level,
-        defaults={
-            "org": org,
-            "due_on": invoice.due_date + timedelta(days=days[level]),
-            "open_amount": invoice.open_amount,
-        },
+        due_on=invoice.due_date + timedelta(days=step_days(policy)[level]),
+        open_amount=invoice.open_amount,
     )
-    if not created:  # the unique (invoice, level) constraint: someone else took this step
-        return None, False
     last_taken = max((LEVELS.index(taken_level) for taken_level in taken), default=-1)
     skipped = list(LEVELS[last_taken + 1 : LEVELS.index(level)])  # passed over by this step, never sent later
     record_event(

@@ -53,19 +53,24 @@ SUBJECTS: dict[str, Promise] = {
 }
 
 
-def dunning_recipients(org: Org) -> list[str]:
-    """The billing email and the invoice recipients (each address once); else the users who may pay invoices."""
-    addresses: list[str] = []
+def unique_addresses(*candidates: str) -> list[str]:
+    """The non-empty addresses in order, each once (compared case-insensitively)."""
     seen: set[str] = set()
-    candidates = [org.billing_email, *recipients_for(org).values_list("email", flat=True)]
-    if not any(candidates):
-        users = User.objects.filter(org=org, is_active=True).select_related("profile").order_by("email")
-        candidates = [user.email for user in users if has_permission(user, PAY_INVOICES)]
+    addresses = []
     for address in candidates:
         if address and address.lower() not in seen:
             seen.add(address.lower())
             addresses.append(address)
     return addresses
+
+
+def dunning_recipients(org: Org) -> list[str]:
+    """The billing email and the invoice recipients (each address once); else the users who may pay invoices."""
+    addresses = unique_addresses(org.billing_email, *recipients_for(org).values_list("email", flat=True))
+    if addresses:
+        return addresses
+    users = User.objects.filter(org=org, is_active=True).select_related("profile").order_by("email")
+    return unique_addresses(*(user.email for user in users if has_permission(user, PAY_INVOICES)))
 
 
 def pay_url() -> str:

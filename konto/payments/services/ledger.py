@@ -94,10 +94,6 @@ def payment_scope(payment_id: int) -> tuple[int, list[int]]:
 # ---------------------------------------------------------------- reading and checking
 
 
-def open_amount(invoice: Invoice) -> Decimal:
-    return invoice.gross_amount - invoice.amount_paid - invoice.amount_credited
-
-
 def in_flight_invoice_ids(invoice_ids: Iterable[int]) -> set[int]:
     return set(
         PaymentAllocation.objects.filter(invoice_id__in=list(invoice_ids), is_in_flight=True).values_list(
@@ -120,7 +116,7 @@ def allocate_oldest_first(invoices: Sequence[Invoice], amount: Decimal) -> list[
     for invoice in sorted(invoices, key=lambda item: (item.due_date, item.issue_date, item.number or "", item.pk)):
         if remaining <= 0:
             break
-        part = min(remaining, open_amount(invoice))
+        part = min(remaining, invoice.open_amount)
         if part > 0:
             plan.append((invoice, part))
             remaining -= part
@@ -413,7 +409,7 @@ def apply_allocations(payment: Payment, invoices: dict[int, Invoice], *, actor: 
     unapplied = ZERO
     for allocation in PaymentAllocation.objects.filter(payment=payment).order_by("id"):
         invoice = invoices[allocation.invoice_id]
-        room = open_amount(invoice) if invoice.status in PAYABLE_STATUSES else ZERO
+        room = invoice.open_amount if invoice.status in PAYABLE_STATUSES else ZERO
         part = min(allocation.amount, max(room, ZERO))
         if part > 0:
             apply_invoice_payment(invoice=invoice, amount=part, actor=actor, now=now)

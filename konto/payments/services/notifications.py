@@ -22,17 +22,8 @@ from konto.billing.documents.model import card_label
 from konto.core.countries import babel_locale
 from konto.core.money import format_money
 from konto.payments.models import MethodKind, Payment
+from konto.payments.services.dunning_emails import dunning_recipients, unique_addresses
 from konto.payments.services.pay import sepa_return_reason
-
-
-def _addresses(*candidates: str) -> list[str]:
-    seen: set[str] = set()
-    addresses = []
-    for address in candidates:
-        if address and address.lower() not in seen:
-            seen.add(address.lower())
-            addresses.append(address)
-    return addresses
 
 
 def method_label(payment: Payment) -> str:
@@ -85,14 +76,12 @@ def send_payment_receipt(*, payment_id: int) -> list[str]:
     To the org's user who paid (not staff booking a transfer) and the billing
     email; an org with neither gets it at its billing contacts' addresses.
     """
-    from konto.payments.services.dunning_emails import dunning_recipients  # the billing contacts, as for dunning
-
     payment = Payment.objects.select_related("org", "method", "initiated_by").get(pk=payment_id)
     if payment.status != Payment.Status.SUCCEEDED:
         return []
     payer = payment.initiated_by
     payer_email = payer.email if payer is not None and payer.org_id == payment.org_id else ""
-    to = _addresses(payer_email, payment.org.billing_email) or dunning_recipients(payment.org)
+    to = unique_addresses(payer_email, payment.org.billing_email) or dunning_recipients(payment.org)
     return _send(template="receipt", payment=payment, to=to)
 
 
@@ -101,6 +90,4 @@ def send_sepa_return_notice(*, payment_id: int) -> list[str]:
     payment = Payment.objects.select_related("org", "method", "initiated_by").get(pk=payment_id)
     if payment.status != Payment.Status.FAILED:
         return []
-    from konto.payments.services.dunning_emails import dunning_recipients  # the billing contacts, as for dunning
-
     return _send(template="sepa_return", payment=payment, to=dunning_recipients(payment.org))

@@ -180,14 +180,14 @@ def _open_payment(
         raise InvoiceNotPayable(_("One of these invoices was not found or cannot be paid."))
     invoices = list(ledger.lock_invoices(found).values())
     for invoice in invoices:
-        if invoice.status != InvoiceStatus.OPEN or ledger.open_amount(invoice) <= 0:
+        if invoice.status != InvoiceStatus.OPEN or invoice.open_amount <= 0:
             raise InvoiceNotPayable(
                 _("Invoice %(number)s is not open for payment.") % {"number": invoice.number},
                 extra={"invoice": invoice.public_id},
             )
     if len({invoice.currency for invoice in invoices}) > 1:
         raise InvoiceNotPayable(_("Invoices in different currencies are paid one currency at a time."))
-    total = sum((ledger.open_amount(invoice) for invoice in invoices), ZERO)
+    total = sum((invoice.open_amount for invoice in invoices), ZERO)
     if amount is not None and amount > total:
         message = _("The amount is more than the %(total)s open on these invoices.") % {"total": total}
         raise AmountMismatch(message, fields={"amount": message}, extra={"open_total": str(total)})
@@ -347,12 +347,12 @@ def _book_transfer(
             raise IdempotencyKeyReused(_("This statement line was already booked on another invoice or amount."))
         return existing
     locked = ledger.lock_invoices([invoice.pk])[invoice.pk]
-    if locked.status not in ledger.PAYABLE_STATUSES or ledger.open_amount(locked) <= 0:
+    if locked.status not in ledger.PAYABLE_STATUSES or locked.open_amount <= 0:
         raise InvoiceNotPayable(_("Invoice %(number)s is not open for payment.") % {"number": locked.number})
-    if amount > ledger.open_amount(locked):
+    if amount > locked.open_amount:
         raise AmountMismatch(
             _("The amount is more than the %(open)s open on invoice %(number)s.")
-            % {"open": ledger.open_amount(locked), "number": locked.number}
+            % {"open": locked.open_amount, "number": locked.number}
         )
     if ledger.in_flight_invoice_ids([locked.pk]):
         raise AlreadyBeingPaid(_("A payment for invoice %(number)s is being processed.") % {"number": locked.number})
@@ -419,10 +419,8 @@ def record_sepa_return(*, payment: Payment, reason_code: str, actor: Actor) -> P
     org's standing is recomputed and the billing contact is told after commit.
     The same return recorded twice changes nothing the second time.
     """
-    org_id, allocated = ledger.payment_scope(payment.pk)
-    ledger.lock_org(org_id)
-    invoices = ledger.lock_invoices(allocated)
-    locked = ledger.lock_payment(payment.pk)
+    locked, invoices = ledger.lock_payment_with_invoices(payment.pk)
+    org_id = locked.org_id
     code = (reason_code or "").strip().upper()[:4] or "MS03"
     if locked.status == PaymentStatus.FAILED and locked.failure_code == code:
         return locked

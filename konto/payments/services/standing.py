@@ -27,6 +27,7 @@ from konto.accounts.models import Org
 from konto.billing.models import Invoice, InvoiceStatus
 from konto.core.audit import Actor, record_event
 from konto.payments.models import DunningPolicy, PaymentAllocation
+from konto.payments.services import ledger
 
 ACTIVE, OVERDUE, SUSPENDED = Org.Status.ACTIVE, Org.Status.OVERDUE, Org.Status.SUSPENDED
 # Worse standing ranks higher; closed orgs are outside dunning.
@@ -85,7 +86,7 @@ def apply_org_standing(*, org: Org, today: date, actor: Actor, policy: DunningPo
     """`refresh_org_standing` with the schedule already read; returns (before, after) when the status changed."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("refresh_org_standing runs inside the caller's transaction")
-    locked = Org.objects.select_for_update().get(pk=org.pk)
+    locked = ledger.lock_org(org.pk)
     before = locked.status
     if before not in _RANK:  # closed: outside dunning
         org.status = before

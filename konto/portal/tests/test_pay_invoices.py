@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from konto.accounts.models import Org, User
@@ -813,3 +815,89 @@ def test_paying_the_overdue_invoice_lifts_the_overdue_banner(client, org, july, 
     org.refresh_from_db()
     assert org.status == Org.Status.ACTIVE
     assert "Payment overdue" not in _html(client.get(OVERVIEW))
+
+
+# ---------------------------------------------------------------- more bad input (review)
+
+
+@pytest.mark.parametrize(
+    "tampered",
+    [
+        {"amount": "zwanzig"},
+        {"amount": "0"},
+        {"amount": "148.755"},
+        {"idempotency_key": "k" * 256},
+        {"idempotency_key": ""},
+    ],
+)
+def test_a_confirmation_with_a_bad_amount_or_key_shows_the_summary_again_and_charges_nothing(
+    client, org, june, payer, tampered
+):
+    card = add_test_card(org, VISA)
+    client.force_login(payer)
+    form = {**_summary(client, _selection([june], card)), **tampered}
+
+    response = client.post(CONFIRM, form)
+
+    assert response.status_code == 200
+    html = _html(response)
+    assert "Please check the amounts and confirm again. Nothing has been charged yet." in html
+    assert _summary_form(html)["amount"] == "148.75"
+    assert _invoice_state(june) == [("open", Decimal("0.00"))]
+    _nothing_charged()
+
+
+def test_more_than_100_invoices_in_one_payment_are_refused(client, org, june, payer):
+    card = add_test_card(org, VISA)
+    client.force_login(payer)
+    ids = [june.public_id, *(f"inv_made_up_{number:03d}" for number in range(100))]
+
+    response = client.post(PAY, {"invoice_ids": ids, "method": card.public_id})
+
+    assert response.status_code == 422
+    assert '<p class="field-error">Select at most 100 invoices for one payment.</p>' in _html(response)
+    _nothing_charged()
+
+
+def test_a_void_invoice_is_refused_with_its_status(client, org, june, payer):
+    card = add_test_card(org, VISA)
+    Invoice.objects.filter(pk=june.pk).update(status="void")
+    client.force_login(payer)
+
+    response = client.post(PAY, _selection([june], card))
+
+    assert response.status_code == 422
+    assert f"Invoice {june.number} is not open (Void), so it cannot be paid." in _html(response)
+    _nothing_charged()
+
+
+@pytest.mark.parametrize("query", [{}, {"key": ""}, {"key": "no-such-key"}])
+def test_the_return_page_without_a_known_key_is_not_found(client, org, june, payer, query):
+    client.force_login(payer)
+
+    response = client.get(reverse("portal:payment_action_return"), query)
+
+    assert response.status_code == 404
+
+
+def test_the_history_needs_the_same_number_of_queries_for_one_payment_or_many(client, org, june, july, payer):
+    def transfer(invoice: Invoice, key: str) -> None:
+        record_bank_transfer(
+            invoice=invoice,
+            amount=Decimal("1.00"),
+            booking_date=NOW.date(),
+            reference=invoice.number or "",
+            actor=Actor.system("test"),
+            idempotency_key=key,
+        )
+
+    transfer(june, "stmt-0")
+    client.force_login(payer)
+    with CaptureQueriesContext(connection) as one:
+        assert "1 payment</h2>" in _html(client.get(PAYMENTS))
+    for number in range(1, 6):
+        transfer(june if number % 2 else july, f"stmt-{number}")
+    with CaptureQueriesContext(connection) as six:
+        assert "6 payments</h2>" in _html(client.get(PAYMENTS))
+
+    assert len(six) == len(one)

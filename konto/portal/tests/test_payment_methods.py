@@ -837,3 +837,18 @@ def test_overview_has_no_card_alert(client, org, admin_en, invoice_viewer, who):
 
     assert "Card expiring" not in html
     assert "Card expired" not in html
+
+
+def test_a_chf_account_pays_into_the_swiss_account_without_the_euro_accounts_bic(client, org, admin_en):
+    Org.objects.filter(pk=org.pk).update(currency="CHF")
+    org.refresh_from_db()
+    choose_bank_transfer(org=org, actor=_actor(admin_en))
+    client.force_login(admin_en)
+
+    html = client.get(PAYMENT).content.decode()
+
+    assert "<dt>Account holder</dt><dd>Nimbus CRM GmbH</dd>" in html
+    assert '<dd class="method__iban">CH44 3199 9123 0008 8901 2</dd>' in html
+    assert "COBADEFFXXX" not in html
+    assert "Commerzbank" not in html
+    assert "DE89 3704 0044 0532 0130 00" not in html

@@ -24,6 +24,7 @@ from django.utils import timezone, translation
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.views import View
+from stdnum import iban as iban_numbers
 
 from konto.accounts.actors import actor_from_request, client_ip
 from konto.accounts.models import Org, User, Vendor
@@ -33,6 +34,7 @@ from konto.accounts.permissions import (
     PAY_INVOICES,
     effective_permissions,
 )
+from konto.billing.services.delivery import CARD_BRANDS
 from konto.billing.services.invoices import VendorMissing, get_vendor
 from konto.core.countries import country_name
 from konto.core.exceptions import KontoError
@@ -51,16 +53,6 @@ PAGE_PERMISSIONS = frozenset({MANAGE_PAYMENT_METHODS, PAY_INVOICES})
 CARD_SETUPS_SESSION_KEY = "konto_card_setups"  # attempt key -> {"setup_ref": …, "replaces": public id or ""}
 MAX_PENDING_CARD_SETUPS = 5  # older unfinished attempts are forgotten
 USER_AGENT_MAX_LENGTH = 400  # PaymentMethod.mandate_user_agent
-
-CARD_BRANDS = {
-    "visa": "Visa",
-    "mastercard": "Mastercard",
-    "amex": "American Express",
-    "discover": "Discover",
-    "diners": "Diners Club",
-    "jcb": "JCB",
-    "unionpay": "UnionPay",
-}
 
 
 def card_brand_name(brand: str) -> str:
@@ -85,12 +77,6 @@ def card_expiry_status(method: PaymentMethod, today: date) -> str:
         return "expired"
     next_month = (today.year + 1, 1) if today.month == 12 else (today.year, today.month + 1)
     return "expiring" if (method.card_exp_year, method.card_exp_month) <= next_month else ""
-
-
-def spaced(account: str) -> str:
-    """An IBAN in groups of four, as printed on paper ("DE89 3704 0044 …")."""
-    compact = account.replace(" ", "")
-    return " ".join(compact[i : i + 4] for i in range(0, len(compact), 4))
 
 
 @dataclass(frozen=True)
@@ -126,11 +112,13 @@ def transfer_account(org: Org) -> TransferAccount | None:
         vendor: Vendor = get_vendor()
     except VendorMissing:
         return None
-    # CHF invoices are paid into the Swiss account printed on their QR-bill, when the vendor has one.
-    iban = vendor.qr_bill_iban if org.currency == "CHF" and vendor.qr_bill_iban else vendor.iban
-    if not iban:
+    # CHF invoices are paid into the Swiss account printed on their QR-bill, when the vendor has one; the
+    # vendor's BIC and bank name belong to its main account (as on the invoice email and the dunning letters).
+    if org.currency == "CHF" and vendor.qr_bill_iban:
+        return TransferAccount(vendor.legal_name, iban_numbers.format(vendor.qr_bill_iban), "", "")
+    if not vendor.iban:
         return None
-    return TransferAccount(vendor.legal_name, spaced(iban), vendor.bic, vendor.bank_name)
+    return TransferAccount(vendor.legal_name, iban_numbers.format(vendor.iban), vendor.bic, vendor.bank_name)
 
 
 def edition_refusal(org: Org, kind: str) -> str:

@@ -427,7 +427,7 @@ class PaymentActionReturnView(PayMixin, View):
         return redirect("portal:payment_detail", public_id=payment.public_id)
 
 
-def payment_or_404(org: Any, public_id: str) -> Payment:
+def payment_or_404(org: Org, public_id: str) -> Payment:
     try:
         return selectors.get_payment(org=org, public_id=public_id)
     except (ObjectDoesNotExist, NotFound):
@@ -452,7 +452,7 @@ class PaymentDetailView(PayMixin, View):
             else "",
             "can_retry": payment.status == PaymentStatus.FAILED
             and any(invoice_status in ("open", "overdue") for _allocation, invoice_status in allocations),
-            "retry_query": "&".join(f"invoice={allocation.invoice.public_id}" for allocation, _s in allocations),
+            "retry_query": urlencode([("invoice", allocation.invoice.public_id) for allocation, _s in allocations]),
             "can_manage_methods": MANAGE_PAYMENT_METHODS in self.permissions,
         }
         response = render(request, "portal/payment/payments_detail.html", context)
