@@ -118,6 +118,21 @@ def _user_snapshot(user: User) -> dict[str, Any]:
     }
 
 
+def _record_user_event(
+    actor: Actor, org: Org, user: User, action: str, *, before: dict[str, Any] | None = None
+) -> None:
+    """Audit `action` on `user` with the user's snapshot after it (and `before`, for a change)."""
+    record_event(
+        actor=actor,
+        org_id=org.pk,
+        action=action,
+        object_type="user",
+        object_id=user.public_id,
+        before=before,
+        after=_user_snapshot(user),
+    )
+
+
 def _assign_permission_sets(org: Org, user: User, permission_sets: Iterable[PermissionSet]) -> None:
     wanted = {ps.pk: ps for ps in permission_sets}
     PermissionSetAssignment.objects.filter(user=user).exclude(permission_set_id__in=wanted).delete()
@@ -184,14 +199,7 @@ def invite_user(
         raise EmailNotAvailable(message, fields={"email": message}) from None
     _assign_permission_sets(org, user, permission_sets)
     token = _new_invitation(org=org, user=user, invited_by=_actor_user(actor), now=now)
-    record_event(
-        actor=actor,
-        org_id=org.pk,
-        action="user.invited",
-        object_type="user",
-        object_id=user.public_id,
-        after=_user_snapshot(user),
-    )
+    _record_user_event(actor, org, user, "user.invited")
     _send_invitation_after_commit(user, token, actor, billing_only=False)
     return user
 
@@ -248,14 +256,7 @@ def give_billing_access(*, org: Org, actor: Actor, full_name: str, email: str) -
         raise EmailNotAvailable(message, fields={"email": message}) from None
     _assign_permission_sets(org, user, [admin_set])
     token = _new_invitation(org=org, user=user, invited_by=_actor_user(actor), now=timezone.now())
-    record_event(
-        actor=actor,
-        org_id=org.pk,
-        action="user.billing_access_given",
-        object_type="user",
-        object_id=user.public_id,
-        after=_user_snapshot(user),
-    )
+    _record_user_event(actor, org, user, "user.billing_access_given")
     _send_invitation_after_commit(user, token, actor, billing_only=True)
     return InviteResult(user=user, created=True)
 
@@ -294,15 +295,7 @@ def change_user_access(
     user.save(update_fields=["license_type", "profile"])
     _assign_permission_sets(org, user, permission_sets)
     forget_permissions(given)  # the caller's instance may be the request's user
-    record_event(
-        actor=actor,
-        org_id=org.pk,
-        action="user.access_changed",
-        object_type="user",
-        object_id=user.public_id,
-        before=before,
-        after=_user_snapshot(user),
-    )
+    _record_user_event(actor, org, user, "user.access_changed", before=before)
     return user
 
 
@@ -323,15 +316,7 @@ def deactivate_user(*, org: Org, actor: Actor, user: User) -> User:
     user.save(update_fields=["is_active", "deactivated_at"])
     Invitation.objects.filter(user=user, accepted_at__isnull=True, revoked_at__isnull=True).update(revoked_at=now)
     ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=now)
-    record_event(
-        actor=actor,
-        org_id=org.pk,
-        action="user.deactivated",
-        object_type="user",
-        object_id=user.public_id,
-        before=before,
-        after=_user_snapshot(user),
-    )
+    _record_user_event(actor, org, user, "user.deactivated", before=before)
     return user
 
 
@@ -347,15 +332,7 @@ def reactivate_user(*, org: Org, actor: Actor, user: User) -> User:
     user.is_active = True
     user.deactivated_at = None
     user.save(update_fields=["is_active", "deactivated_at"])
-    record_event(
-        actor=actor,
-        org_id=org.pk,
-        action="user.reactivated",
-        object_type="user",
-        object_id=user.public_id,
-        before=before,
-        after=_user_snapshot(user),
-    )
+    _record_user_event(actor, org, user, "user.reactivated", before=before)
     return user
 
 

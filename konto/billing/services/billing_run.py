@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -60,13 +59,6 @@ _ORM_ONLY = {"documents", "turn"}  # arguments of `bill_orgs` the set-based path
 
 # Called in the coordinating process after every committed batch with (orgs done, orgs due at the start).
 Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class _Report:
-    orgs: int
-    invoices: int
-    lines: int
 
 
 def due_orgs(*, billing_date: date, run_id: int | None = None) -> Any:
@@ -127,15 +119,13 @@ def _bill_batch(
         return org_ids, result
 
 
-def _bill_alone(
-    *, run_id: int, billing_date: date, org_id: int, documents: bool, render: DocumentHook | None
-) -> BatchResult:
+def _bill_alone(*, run_id: int, billing_date: date, org_id: int, documents: bool, render: DocumentHook | None) -> None:
     """Bill one org in its own transaction; its error, whatever it is, is recorded and the run goes on."""
     try:
         with transaction.atomic(durable=True):
             claimed = _claim(billing_date=billing_date, run_id=run_id, after=org_id - 1, limit=1, skip_locked=False)
             if claimed != [org_id]:
-                return BatchResult()
+                return
             result = _bill_orgs(
                 org_ids=[org_id],
                 billing_date=billing_date,
@@ -146,10 +136,8 @@ def _bill_alone(
                 render_documents=render,
             )
             _record_failures(run_id, result.failures)
-            return result
     except Exception as error:
         _record_failures(run_id, {org_id: f"{type(error).__name__}: {error}"})
-        return BatchResult(failures={org_id: str(error)})
 
 
 def _work(
@@ -158,7 +146,7 @@ def _work(
     billing_date: date,
     batch_size: int,
     skip_locked: bool,
-    report: Callable[[_Report], None],
+    report: Callable[[int], None],  # the number of orgs of each batch done
     documents: bool = True,
     render: DocumentHook | None = None,
     keep_going: Callable[[], bool] | None = None,
@@ -191,19 +179,9 @@ def _work(
             return
         after = org_ids[-1]
         if result is None:
-            results = [
+            for org_id in org_ids:
                 _bill_alone(run_id=run_id, billing_date=billing_date, org_id=org_id, documents=documents, render=render)
-                for org_id in org_ids
-            ]
-        else:
-            results = [result]
-        report(
-            _Report(
-                orgs=len(org_ids),
-                invoices=sum(len(item.invoices) for item in results),
-                lines=sum(item.lines_created for item in results),
-            )
-        )
+        report(len(org_ids))
 
 
 def run_billing(
@@ -294,7 +272,7 @@ def _bill_everything(
             billing_date=run.billing_date,
             batch_size=batch_size,
             skip_locked=True,
-            report=lambda report: advance(report.orgs),
+            report=advance,
             documents=documents,
             render=render,
         )
@@ -304,7 +282,7 @@ def _bill_everything(
         billing_date=run.billing_date,
         batch_size=batch_size,
         skip_locked=False,
-        report=lambda report: advance(report.orgs),
+        report=advance,
         documents=documents,
         render=render,
     )

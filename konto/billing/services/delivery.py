@@ -50,6 +50,7 @@ from konto.billing.models import (
 )
 from konto.billing.selectors import recipients_for
 from konto.billing.services.sharing import is_xrechnung
+from konto.billing.services.snapshot import payment_kind
 from konto.core.audit import Actor, record_event
 from konto.core.countries import babel_locale
 from konto.core.money import format_money
@@ -217,20 +218,23 @@ def send_delivery(*, delivery_id: int) -> bool:
     raises, the transaction rolls back and the row stays pending.
     """
     delivery = (
-        InvoiceDelivery.objects.select_for_update()
+        InvoiceDelivery.objects.select_for_update(of=("self",))  # the delivery row only, not its invoice or recipient
+        .select_related("invoice", "recipient")
         .filter(pk=delivery_id, status=InvoiceDelivery.Status.PENDING)
         .first()
     )
     if delivery is None:
         return False
-    if delivery.recipient_id is None and not delivery.is_billing_email:
+    if delivery.recipient is None and not delivery.is_billing_email:
         delivery.delete()  # its recipient was removed before it was sent: that address no longer wants invoices
         return False
-    invoice = Invoice.objects.select_related("org").get(pk=delivery.invoice_id)
+    invoice = delivery.invoice
     document = StoredDocument.objects.get(invoice=invoice, kind=attachment_kind(delivery.format))
-    recipient = InvoiceRecipient.objects.filter(pk=delivery.recipient_id).first() if delivery.recipient_id else None
     message = build_invoice_email(
-        invoice=invoice, document=document, to=delivery.email, name=recipient.name if recipient else ""
+        invoice=invoice,
+        document=document,
+        to=delivery.email,
+        name=delivery.recipient.name if delivery.recipient else "",
     )
     now = timezone.now()
     delivery.status = InvoiceDelivery.Status.SENT
@@ -300,7 +304,7 @@ def payment_instructions(invoice: Invoice, *, locale: str) -> PaymentInstruction
         return PaymentInstructions(_("This invoice has been paid in full. Thank you."), [])
     if open_amount <= 0:
         return PaymentInstructions(_("Nothing to pay."), [])
-    kind = invoice.payment_method_kind
+    kind = payment_kind(invoice)  # as the PDF says: a card or mandate missing at issue means transfer
     if kind == "card":
         brand, last4 = str(details.get("card_brand") or ""), str(details.get("card_last4") or "")
         if brand and last4:

@@ -80,7 +80,7 @@ def _subtotal(tax: InvoiceTax | CreditNoteTax) -> TaxSubtotal:
     )
 
 
-def _payment_kind(invoice: Invoice) -> str:
+def payment_kind(invoice: Invoice) -> str:
     """How the invoice is paid: its contract's kind, unless the card or mandate data is missing (then transfer).
 
     A card or direct debit invoice issued while the org had no card or mandate
@@ -107,7 +107,7 @@ def _optional_date(value: Any) -> date | None:
 def _payment(invoice: Invoice, *, number: str, due_amount_positive: bool) -> PaymentInstructions:
     seller = invoice.seller
     details = invoice.payment_details or {}
-    kind = _payment_kind(invoice)
+    kind = payment_kind(invoice)
     means = PAYMENT_MEANS.get(kind, "58")
     if not due_amount_positive:
         terms = _("Nothing to pay.")

@@ -235,11 +235,13 @@ def _forked_main(task: WorkerTask, numbers: NumberQueue | None, coordinator: int
 
 
 def _spawned_main(setup: DjangoSetup, task: WorkerTask, numbers: NumberQueue, coordinator: int, queue: Any) -> None:
-    """Entry point of a spawned worker: a fresh interpreter that sets Django up, then compiles the Schematron."""
+    """Entry point of a spawned worker: a fresh interpreter that sets Django up, then compiles the Schematron.
+
+    Only runs that render documents spawn their workers (`run_workers`).
+    """
     try:
         setup.apply()
-        if task.documents:
-            _compile_schematron()
+        _compile_schematron()
     except BaseException as error:
         queue.put(("error", f"set-up failed: {type(error).__name__}: {error}"))
         return
@@ -265,7 +267,7 @@ def _bill(task: WorkerTask, numbers: NumberQueue | None, coordinator: int, queue
             billing_date=task.billing_date,
             batch_size=task.batch_size,
             skip_locked=True,
-            report=lambda report: queue.put(("progress", report.orgs)),
+            report=lambda orgs: queue.put(("progress", orgs)),
             documents=task.documents,
             keep_going=lambda: os.getppid() == coordinator,
             turn=numbers,

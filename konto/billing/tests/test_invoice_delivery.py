@@ -480,12 +480,13 @@ def test_a_sepa_invoice_with_a_mandate_carries_the_pre_notification(sepa_invoice
     ) in body
 
 
-def test_a_sepa_invoice_without_payment_details_says_it_will_be_debited(sepa_invoice):
-    sepa_invoice.payment_details = {}
+def test_a_sepa_invoice_issued_without_a_mandate_asks_for_a_transfer_like_its_pdf(sepa_invoice):
+    sepa_invoice.payment_details = {}  # no mandate on file at issue: nothing can be collected
 
     body = _body(sepa_invoice)
 
-    assert "The amount will be collected by SEPA Direct Debit.\nCreditor ID: DE98ZZZ09999999999\n" in body
+    assert "The amount will be collected by SEPA Direct Debit." not in body
+    assert "Please transfer €297.50 by" in body
     assert "mandate" not in body
 
 
@@ -505,8 +506,8 @@ def test_a_card_invoice_names_the_card_it_will_be_charged_to(catalog):
 
     invoice.payment_details = {"card_brand": "visa", "card_last4": "4242"}
     assert "The amount of €297.50 will be charged to Visa •••• 4242.\n" in _body(invoice)
-    invoice.payment_details = {}
-    assert "€297.50 will be charged to your card on file.\n" in _body(invoice)
+    invoice.payment_details = {}  # no card on file at issue: like the PDF, the email asks for a transfer
+    assert "Please transfer €297.50 by" in _body(invoice)
 
 
 def test_a_paid_invoice_says_so_instead_of_payment_instructions(catalog):
